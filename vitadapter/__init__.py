@@ -1,0 +1,20 @@
+"""vitadapter: any timm Vision Transformer as a multi-scale dense-prediction backbone.
+
+``from vitadapter import ViTPyramid`` gives a plain ``torch.nn.Module``. When mmsegmentation is
+installed, importing vitadapter also registers the backbones in mmseg's ``MODELS`` registry, so
+configs load them with ``custom_imports=dict(imports=['vitadapter'])``.
+"""
+import importlib.util
+
+from .backbones import LevelSpec, ViTPyramid
+from .necks import Feature2PyramidNeck, SimpleFeaturePyramidNeck, build_pyramid_neck
+from .trunk import TimmViTTrunk, TrunkOutput
+from .version import __version__
+from .weights import CheckpointError, LoadReport, read_state_dict
+
+if importlib.util.find_spec('mmseg') is not None:
+    from . import engine  # noqa: F401  (registers the backbones with mmseg)
+
+__all__ = ['ViTPyramid', 'LevelSpec', 'TimmViTTrunk', 'TrunkOutput', 'Feature2PyramidNeck',
+           'SimpleFeaturePyramidNeck', 'build_pyramid_neck', 'CheckpointError', 'LoadReport',
+           'read_state_dict', '__version__']

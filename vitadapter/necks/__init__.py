@@ -1,0 +1,25 @@
+"""Necks that turn single-stride ViT maps into multi-scale pyramids."""
+from typing import Optional, Sequence
+
+from .norm import DEFAULT_NORM_CFG, build_norm2d
+from .pyramid import Feature2PyramidNeck, SimpleFeaturePyramidNeck, check_scales
+
+PYRAMID_STYLES = ('feature2pyramid', 'simple')
+
+
+def build_pyramid_neck(style: str, in_channels: int, scales: Sequence[float], num_inputs: int,
+                       out_channels: Optional[int] = None, norm_cfg: Optional[dict] = DEFAULT_NORM_CFG):
+    """Build the pyramid neck named by ``style`` ('feature2pyramid' keeps the channels and takes no
+    ``out_channels``; 'simple' is ViTDet's and maps every level to ``out_channels``)."""
+    if style == 'feature2pyramid':
+        if out_channels is not None and out_channels != in_channels:
+            raise ValueError(f"pyramid style 'feature2pyramid' keeps the trunk's {in_channels} channels; "
+                             f"out_channels={out_channels} needs style='simple'")
+        return Feature2PyramidNeck(in_channels, scales, num_inputs, norm_cfg)
+    if style == 'simple':
+        return SimpleFeaturePyramidNeck(in_channels, out_channels or 256, scales, num_inputs, norm_cfg)
+    raise ValueError(f"unknown pyramid style {style!r}; choose one of {PYRAMID_STYLES}")
+
+
+__all__ = ['Feature2PyramidNeck', 'SimpleFeaturePyramidNeck', 'build_pyramid_neck', 'build_norm2d',
+           'check_scales', 'DEFAULT_NORM_CFG', 'PYRAMID_STYLES']

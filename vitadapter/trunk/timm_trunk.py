@@ -1,0 +1,246 @@
+"""TimmViTTrunk: a timm Vision Transformer that returns the token maps of chosen blocks.
+
+It owns everything about the ViT itself: building it (with clear errors for unknown names and
+non-ViT models), loading local weights, choosing blocks (``out_indices``), padding inputs of any
+size, splitting the prefix tokens off, mapping the patch grid onto the pyramid's reference stride
+(patch 14 -> stride 16, see :mod:`vitadapter.trunk.grid`), freezing and grad checkpointing.
+"""
+import difflib
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
+
+import timm
+import torch
+import torch.nn as nn
+
+from ..weights.loading import LoadReport, load_into_timm_model, read_state_dict
+from .grid import (GRID_MAPPINGS, grid_size, pad_to_multiple, resample_to_grid,
+                   resize_input_to_grid)
+from .prefix import ClassTokenReadout
+
+IndicesT = Union[int, Sequence[int]]
+
+
+class TrunkOutput(NamedTuple):
+    """maps: (B, C, ceil(H/stride), ceil(W/stride)) per chosen block, on the reference stride grid.
+    class_tokens: (B, C) per chosen block (None if the model has no class token).
+    register_tokens: (B, R, C) per chosen block (None if the model has no registers)."""
+    maps: List[torch.Tensor]
+    class_tokens: List[Optional[torch.Tensor]]
+    register_tokens: List[Optional[torch.Tensor]]
+
+
+def check_model_name(model_name: str) -> None:
+    """Raise a ValueError with close matches when timm does not know ``model_name``."""
+    if model_name.startswith(('hf-hub:', 'hf_hub:', 'local-dir:')):
+        return
+    arch = model_name.split('.')[0]  # drop a pretrained tag: 'vit_base_patch16_224.augreg_in21k'
+    if timm.is_model(arch):
+        return
+    close = difflib.get_close_matches(arch, timm.list_models(), n=5, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}? " if close else ''
+    raise ValueError(f"unknown timm model {model_name!r}: {hint}"
+                     f"(timm.list_models('*pattern*') lists the names timm knows)")
+
+
+def evenly_spaced_blocks(num_blocks: int, count: int) -> List[int]:
+    """The last block of each of ``count`` equal groups: 12 blocks, 4 outputs -> [2, 5, 8, 11]."""
+    return [num_blocks * (i + 1) // count - 1 for i in range(min(count, num_blocks))]
+
+
+def resolve_out_indices(out_indices: Optional[IndicesT], num_blocks: int,
+                        default_count: int = 4) -> List[int]:
+    """timm's convention -> sorted absolute block indices. An int N means the last N blocks;
+    a sequence holds block indices, negatives counting from the end; None means
+    ``default_count`` evenly spaced blocks ending with the last one."""
+    if out_indices is None:
+        return evenly_spaced_blocks(num_blocks, default_count)
+    if isinstance(out_indices, bool) or not isinstance(out_indices, (int, Sequence)):
+        raise TypeError(f"out_indices must be an int (last N blocks) or a sequence of block "
+                        f"indices, got {out_indices!r}")
+    if isinstance(out_indices, int):
+        if not 0 < out_indices <= num_blocks:
+            raise ValueError(f"out_indices={out_indices} asks for the last {out_indices} blocks but "
+                             f"the model has {num_blocks} (use 1 to {num_blocks})")
+        return list(range(num_blocks - out_indices, num_blocks))
+    if len(out_indices) == 0:
+        raise ValueError("out_indices is empty: choose at least one block")
+    resolved = []
+    for i in out_indices:
+        if not isinstance(i, int) or isinstance(i, bool):
+            raise TypeError(f"out_indices must hold ints, got {i!r} in {tuple(out_indices)}")
+        if not -num_blocks <= i < num_blocks:
+            raise ValueError(f"out_indices {tuple(out_indices)}: block {i} is out of range; the model "
+                             f"has {num_blocks} blocks (indices 0 to {num_blocks - 1}, or -{num_blocks} "
+                             f"to -1 from the end)")
+        resolved.append(i % num_blocks)
+    if len(set(resolved)) != len(resolved):
+        raise ValueError(f"out_indices {tuple(out_indices)} names the same block twice "
+                         f"(as absolute indices: {resolved})")
+    if resolved != sorted(resolved):
+        raise ValueError(f"out_indices {tuple(out_indices)} must go from shallow to deep blocks "
+                         f"(as absolute indices: {resolved})")
+    return resolved
+
+
+def create_vit(model_name: str, pretrained: bool, **kwargs) -> Tuple[nn.Module, bool]:
+    """Create the timm model with dynamic input sizes when it supports them.
+    Returns (model, dynamic)."""
+    check_model_name(model_name)
+    try:
+        return timm.create_model(model_name, pretrained=pretrained, dynamic_img_size=True, **kwargs), True
+    except TypeError as err:
+        if 'dynamic_img_size' not in str(err):
+            raise
+    return timm.create_model(model_name, pretrained=pretrained, **kwargs), False
+
+
+def check_is_plain_vit(model: nn.Module, model_name: str) -> None:
+    """ViTPyramid needs forward_intermediates over a sequence of patch tokens."""
+    if not hasattr(model, 'forward_intermediates'):
+        raise ValueError(
+            f"timm model {model_name!r} ({type(model).__name__}) has no forward_intermediates, which "
+            f"ViTPyramid needs to read intermediate blocks; choose a ViT family that has it (vit_*, "
+            f"deit3_*, eva02_*, vit_*_dinov2*, vit_*_siglip*, beit*)")
+    missing = [a for a in ('patch_embed', 'blocks', 'num_prefix_tokens') if not hasattr(model, a)]
+    if missing:
+        raise ValueError(
+            f"timm model {model_name!r} ({type(model).__name__}) is not a plain Vision Transformer "
+            f"(no {', '.join(missing)}): hierarchical models (swin, convnext, ...) are already "
+            f"multi-scale; use timm.create_model(..., features_only=True) for them")
+
+
+class TimmViTTrunk(nn.Module):
+    """A timm ViT returning maps of chosen blocks on a fixed-stride grid.
+
+    Args:
+        model_name: any timm ViT name (with an optional pretrained tag).
+        out_indices: blocks to return (int N = last N blocks; negatives count from the end;
+            None = ``default_num_outputs`` evenly spaced blocks, e.g. (2, 5, 8, 11) of 12).
+        pretrained: load timm's pretrained weights (needs the hub or timm's offline cache).
+        checkpoint: a local timm-layout weights file (.pth/.bin/.safetensors).
+        img_size: the size the position embeddings are stored for (any input size still works).
+        norm: apply the trunk's final norm to every returned block (DINOv2 style).
+        prefix_tokens: class token readout: 'ignore', 'add' or 'project'.
+        stride: the stride of the returned maps (16 for 4/8/16/32 pyramids); None = the patch size,
+            i.e. timm's own token maps, unresampled.
+        grid_mapping: 'maps' or 'input', how a patch size != stride is mapped (see grid.py).
+        frozen_stages: -1 freezes nothing; 0 the patch embedding and tokens; n > 0 also blocks[:n].
+        freeze_trunk: freeze the whole ViT (linear probing); it also stays in eval mode.
+        grad_checkpointing: recompute blocks in the backward pass to save memory.
+        model_kwargs: passed to ``timm.create_model`` (drop_path_rate, ...).
+
+    Input (B, 3, H, W), any H and W. Output: :class:`TrunkOutput`.
+    """
+
+    def __init__(self, model_name: str, out_indices: Optional[IndicesT] = None,
+                 default_num_outputs: int = 4, pretrained: bool = False,
+                 checkpoint: Optional[str] = None, img_size: Optional[Union[int, Tuple[int, int]]] = None,
+                 norm: bool = False, prefix_tokens: str = 'ignore', stride: Optional[int] = None,
+                 grid_mapping: str = 'maps', frozen_stages: int = -1, freeze_trunk: bool = False,
+                 grad_checkpointing: bool = False, strict_load: bool = False, **model_kwargs):
+        super().__init__()
+        if grid_mapping not in GRID_MAPPINGS:
+            raise ValueError(f"grid_mapping={grid_mapping!r} is not one of {GRID_MAPPINGS}")
+        if img_size is not None:
+            model_kwargs['img_size'] = img_size
+        self.model_name = model_name
+        self.model, self.dynamic_size = create_vit(model_name, pretrained, num_classes=0, **model_kwargs)
+        check_is_plain_vit(self.model, model_name)
+        self.load_report: Optional[LoadReport] = None
+        if checkpoint is not None:
+            self.load_report = load_into_timm_model(
+                self.model, read_state_dict(checkpoint), source=str(checkpoint), strict=strict_load)
+
+        self.num_blocks = len(self.model.blocks)
+        self.block_indices = resolve_out_indices(out_indices, self.num_blocks, default_num_outputs)
+        # Drop the blocks after the last one used, the classifier and, unless used, the final norm:
+        # no computation is wasted and DDP sees no unused parameters.
+        self.model.prune_intermediate_layers(self.block_indices, prune_norm=not norm, prune_head=True)
+
+        self.embed_dim = int(self.model.embed_dim)
+        self.patch_size = tuple(self.model.patch_embed.patch_size)
+        self.stride = self.patch_size if stride is None else (stride, stride)
+        self.grid_mapping = grid_mapping
+        self.norm = norm
+        self.num_prefix_tokens = int(self.model.num_prefix_tokens)
+        self.has_class_token = getattr(self.model, 'cls_token', None) is not None
+        self.num_register_tokens = int(getattr(self.model, 'num_reg_tokens', 0) or 0)
+        if prefix_tokens != 'ignore' and not self.has_class_token:
+            raise ValueError(f"prefix_tokens={prefix_tokens!r} needs a class token, but {model_name!r} "
+                             f"has none; use prefix_tokens='ignore'")
+        self.readout = ClassTokenReadout(prefix_tokens, self.embed_dim, len(self.block_indices))
+
+        self.frozen_stages = frozen_stages
+        self.freeze_trunk = freeze_trunk
+        self._freeze()
+        if grad_checkpointing:
+            self.model.set_grad_checkpointing(True)
+
+    # ----------------------------------------------------------------------------- freezing
+    def _frozen_modules(self) -> List[nn.Module]:
+        if self.freeze_trunk:
+            return [self.model]
+        if self.frozen_stages < 0:
+            return []
+        if self.frozen_stages > self.num_blocks:
+            raise ValueError(f"frozen_stages={self.frozen_stages} but the model has {self.num_blocks} "
+                             f"blocks (use -1 to {self.num_blocks}, or freeze_trunk=True)")
+        stem = [m for m in (self.model.patch_embed, getattr(self.model, 'norm_pre', None)) if m is not None]
+        return stem + list(self.model.blocks[:self.frozen_stages])
+
+    def _freeze(self) -> None:
+        for module in self._frozen_modules():
+            module.eval()
+            for p in module.parameters():
+                p.requires_grad = False
+        if self.freeze_trunk or self.frozen_stages >= 0:
+            for name in ('cls_token', 'reg_token', 'pos_embed', 'dist_token'):
+                p = getattr(self.model, name, None)
+                if isinstance(p, nn.Parameter):
+                    p.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for module in self._frozen_modules():  # frozen parts keep eval behaviour (no drop path)
+            module.eval()
+        return self
+
+    # ----------------------------------------------------------------------------- forward
+    def output_grid(self, image_size: Sequence[int]) -> Tuple[int, int]:
+        """Size of the returned maps for an input of ``image_size`` (H, W)."""
+        return grid_size(image_size, self.stride)
+
+    def _prepare_input(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grid_mapping == 'input' and self.patch_size != self.stride:
+            x = resize_input_to_grid(x, self.patch_size, self.stride)
+        else:
+            x = pad_to_multiple(x, self.patch_size)
+        if not self.dynamic_size:
+            expected = tuple(self.model.patch_embed.img_size)
+            if tuple(x.shape[-2:]) != expected:
+                raise ValueError(
+                    f"{self.model_name!r} has a fixed input size {expected} (timm gives it no dynamic "
+                    f"size support) but got {tuple(x.shape[-2:])} after padding; set img_size to the "
+                    f"crop size and run inference with mode='slide' at that crop")
+        return x
+
+    def forward(self, x: torch.Tensor) -> TrunkOutput:
+        if x.ndim != 4 or x.shape[1] != self.model.patch_embed.proj.in_channels:
+            raise ValueError(f"expected images (B, {self.model.patch_embed.proj.in_channels}, H, W), "
+                             f"got {tuple(x.shape)}")
+        out_grid = self.output_grid(x.shape[-2:])
+        blocks = self.model.forward_intermediates(
+            self._prepare_input(x), indices=self.block_indices, return_prefix_tokens=True,
+            norm=self.norm, stop_early=True, output_fmt='NCHW', intermediates_only=True)
+        if self.num_prefix_tokens:
+            maps = [m for m, _ in blocks]
+            prefixes = [p for _, p in blocks]
+        else:
+            maps, prefixes = list(blocks), [None] * len(blocks)
+        class_tokens = [p[:, 0] if self.has_class_token else None for p in prefixes]
+        first_reg = self.num_prefix_tokens - self.num_register_tokens
+        register_tokens = [p[:, first_reg:] if self.num_register_tokens else None for p in prefixes]
+        maps = self.readout(maps, class_tokens)
+        src_stride = self.stride if self.grid_mapping == 'input' else self.patch_size
+        maps = [resample_to_grid(m, src_stride, self.stride, out_grid) for m in maps]
+        return TrunkOutput(maps, class_tokens, register_tokens)
