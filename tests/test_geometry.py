@@ -93,3 +93,13 @@ def test_bad_scales_are_refused(scales, message):
 def test_levels_must_match_blocks():
     with pytest.raises(ValueError, match='one block per level'):
         ViTPyramid(**tiny('vit', depth=4), out_indices=(1, 2, 3), scales=(4, 2, 1, 0.5))
+
+
+def test_default_pyramid_halves_channels_per_upsampling_step():
+    model = ViTPyramid(**tiny('vit'))
+    assert model.feature_info.channels() == [16, 32, 64, 64]
+    assert not any(isinstance(m, torch.nn.Conv2d) for m in model.neck.modules())  # no output convs
+    vitdet = ViTPyramid(**tiny('vit'), out_channels=24)
+    assert vitdet.feature_info.channels() == [24] * 4
+    kernels = [m.kernel_size for m in vitdet.neck.levels[0] if isinstance(m, torch.nn.Conv2d)]
+    assert kernels == [(1, 1), (3, 3)]

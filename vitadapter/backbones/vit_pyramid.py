@@ -30,9 +30,11 @@ class ViTPyramid(nn.Module):
         prefix_tokens: class token readout into the maps: 'ignore', 'add' or 'project' (DPT).
         output_cls_token: also return each level's class token (mmseg convention: every output is
             ``[map, cls_token]`` with cls_token (B, embed_dim) of the block feeding the level).
-        pyramid: 'feature2pyramid' (channels kept) or 'simple' (ViTDet, ``out_channels``).
+        pyramid: 'simple' (default: channels halved per upsampling step, C/4, C/2, C, C; with
+            ``out_channels``, ViTDet's 1x1 + 3x3 output convs) or 'feature2pyramid' (mmseg's:
+            C at every level).
         scales: one per level, relative to ``stride`` (4, 2, 1, 0.5 -> strides 4, 8, 16, 32).
-        out_channels: channels of every level for pyramid='simple'.
+        out_channels: pyramid='simple' only: channels of every level (ViTDet uses 256).
         norm_cfg: norm layers of the neck (default LayerNorm2d: works on one CPU and under DDP).
         stride: reference stride of the token maps (16); other patch sizes are mapped onto it.
         grid_mapping: 'maps' (resample token maps) or 'input' (resize the input), for patch != stride.
@@ -47,7 +49,7 @@ class ViTPyramid(nn.Module):
                  pretrained: bool = False, checkpoint: Optional[str] = None,
                  img_size: Optional[Union[int, Tuple[int, int]]] = None, drop_path_rate: float = 0.0,
                  norm: bool = False, prefix_tokens: str = 'ignore', output_cls_token: bool = False,
-                 pyramid: str = 'feature2pyramid', scales: Sequence[float] = (4, 2, 1, 0.5),
+                 pyramid: str = 'simple', scales: Sequence[float] = (4, 2, 1, 0.5),
                  out_channels: Optional[int] = None, norm_cfg: Optional[dict] = DEFAULT_NORM_CFG,
                  stride: int = 16, grid_mapping: str = 'maps', frozen_stages: int = -1,
                  freeze_trunk: bool = False, grad_checkpointing: bool = False,

@@ -9,15 +9,16 @@ PYRAMID_STYLES = ('feature2pyramid', 'simple')
 
 def build_pyramid_neck(style: str, in_channels: int, scales: Sequence[float], num_inputs: int,
                        out_channels: Optional[int] = None, norm_cfg: Optional[dict] = DEFAULT_NORM_CFG):
-    """Build the pyramid neck named by ``style`` ('feature2pyramid' keeps the channels and takes no
-    ``out_channels``; 'simple' is ViTDet's and maps every level to ``out_channels``)."""
+    """Build the pyramid neck named by ``style``: 'feature2pyramid' keeps the channels and takes no
+    ``out_channels``; 'simple' halves the channels per upsampling step and, with ``out_channels``,
+    maps every level to it with ViTDet's 1x1 + 3x3 convolutions."""
     if style == 'feature2pyramid':
         if out_channels is not None and out_channels != in_channels:
             raise ValueError(f"pyramid style 'feature2pyramid' keeps the trunk's {in_channels} channels; "
                              f"out_channels={out_channels} needs style='simple'")
         return Feature2PyramidNeck(in_channels, scales, num_inputs, norm_cfg)
     if style == 'simple':
-        return SimpleFeaturePyramidNeck(in_channels, out_channels or 256, scales, num_inputs, norm_cfg)
+        return SimpleFeaturePyramidNeck(in_channels, out_channels, scales, num_inputs, norm_cfg)
     raise ValueError(f"unknown pyramid style {style!r}; choose one of {PYRAMID_STYLES}")
 
 

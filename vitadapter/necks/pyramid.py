@@ -15,7 +15,8 @@ increasing, as timm's ``feature_info`` requires). Two styles:
   level has the ViT width. Cheapest when the head reduces channels anyway.
 * :class:`SimpleFeaturePyramidNeck` (detectron2 ViTDet's ``SimpleFeaturePyramid``) halves the
   channels at every upsampling step, then maps each level to ``out_channels`` with a 1x1 and a 3x3
-  convolution, each followed by a norm.
+  convolution, each followed by a norm; with ``out_channels=None`` it stops after the halving
+  (vitadapter's default: the cheapest pyramid, for heads with their own convolutions).
 
 Inputs: either one map per level (e.g. blocks 3, 5, 7, 11 for levels 4x, 2x, 1x, 0.5x, as in
 ViT-Adapter and mmseg) or a single map used for every level (ViTDet's last-block pyramid).
@@ -126,19 +127,22 @@ class Feature2PyramidNeck(_PyramidNeck):
 class SimpleFeaturePyramidNeck(_PyramidNeck):
     """Channel-reducing pyramid (detectron2 ViTDet ``SimpleFeaturePyramid`` semantics).
 
-    Upsampling halves the channels at every step (4x: C -> C/2 -> C/4); each level then goes
-    through a 1x1 conv to ``out_channels`` + norm and a 3x3 conv + norm. The convolutions have no
-    bias when a norm follows them.
+    Upsampling halves the channels at every step (4x: C -> C/2 -> C/4). With ``out_channels``
+    (ViTDet), each level then goes through a 1x1 conv to ``out_channels`` + norm and a 3x3 conv +
+    norm, convolutions without bias when a norm follows. With ``out_channels=None`` the levels
+    keep the reduced channels (C/4, C/2, C, C for scales 4, 2, 1, 0.5) and there are no output
+    convolutions: the cheapest pyramid, meant for heads that have their own lateral and output
+    convolutions (UperNet, FPN).
 
     Args:
         in_channels: channels of the input maps (the ViT width).
-        out_channels: channels of every output level.
+        out_channels: channels of every output level, or None (see above).
         scales: one scale per output level, e.g. (4, 2, 1, 0.5).
         num_inputs: 1 (ViTDet: every level from the last block) or len(scales).
         norm_cfg: norm used inside the upsampling and after the output convolutions.
     """
 
-    def __init__(self, in_channels: int, out_channels: int = 256,
+    def __init__(self, in_channels: int, out_channels: Optional[int] = 256,
                  scales: Sequence[float] = (4, 2, 1, 0.5), num_inputs: int = 1,
                  norm_cfg: Optional[dict] = DEFAULT_NORM_CFG):
         super().__init__(in_channels, scales, num_inputs)
@@ -149,11 +153,13 @@ class SimpleFeaturePyramidNeck(_PyramidNeck):
             if channels[-1] < 1 or any(c * 2 ** i != self.in_channels for i, c in enumerate(channels)):
                 raise ValueError(f"in_channels={self.in_channels} cannot be halved {steps} times "
                                  f"for scale {scale:g}")
-            self.levels.append(nn.Sequential(
-                *rescale_layers(scale, channels, norm_cfg),
-                nn.Conv2d(channels[-1], out_channels, kernel_size=1, bias=use_bias),
-                build_norm2d(norm_cfg, out_channels),
-                nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1, bias=use_bias),
-                build_norm2d(norm_cfg, out_channels),
-            ))
-            self.out_channels.append(int(out_channels))
+            layers = rescale_layers(scale, channels, norm_cfg)
+            if out_channels is not None:
+                layers += [
+                    nn.Conv2d(channels[-1], out_channels, kernel_size=1, bias=use_bias),
+                    build_norm2d(norm_cfg, out_channels),
+                    nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1, bias=use_bias),
+                    build_norm2d(norm_cfg, out_channels),
+                ]
+            self.levels.append(nn.Sequential(*layers))
+            self.out_channels.append(int(out_channels or channels[-1]))
