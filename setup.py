@@ -15,7 +15,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["vitadapter", "vitadapter.*"]),
-    include_package_data=True,
+    package_data={"vitadapter": ["assets/*.jpg"]},
     install_requires=[
         # Exact versions live in tools/constraints.txt; these are the supported ranges.
         "torch>=2.1",
