@@ -6,7 +6,7 @@ configs load them with ``custom_imports=dict(imports=['vitadapter'])``.
 """
 import importlib.util
 
-from .backbones import LevelSpec, ViTPyramid
+from .backbones import LevelSpec, ViTAdapter, ViTPyramid
 from .necks import Feature2PyramidNeck, SimpleFeaturePyramidNeck, build_pyramid_neck
 from .trunk import TimmViTTrunk, TrunkOutput
 from .version import __version__
@@ -15,6 +15,6 @@ from .weights import CheckpointError, LoadReport, read_state_dict
 if importlib.util.find_spec('mmseg') is not None:
     from . import engine  # noqa: F401  (registers the backbones with mmseg)
 
-__all__ = ['ViTPyramid', 'LevelSpec', 'TimmViTTrunk', 'TrunkOutput', 'Feature2PyramidNeck',
+__all__ = ['ViTPyramid', 'ViTAdapter', 'LevelSpec', 'TimmViTTrunk', 'TrunkOutput', 'Feature2PyramidNeck',
            'SimpleFeaturePyramidNeck', 'build_pyramid_neck', 'CheckpointError', 'LoadReport',
            'read_state_dict', '__version__']

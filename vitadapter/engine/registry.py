@@ -6,9 +6,9 @@ through ``vitadapter/__init__.py``.
 """
 from mmseg.registry import MODELS
 
-from ..backbones import ViTPyramid
+from ..backbones import ViTAdapter, ViTPyramid
 
-REGISTERED = (ViTPyramid,)
+REGISTERED = (ViTPyramid, ViTAdapter)
 
 
 def register_all() -> None:

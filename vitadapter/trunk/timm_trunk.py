@@ -6,11 +6,16 @@ size, splitting the prefix tokens off, mapping the patch grid onto the pyramid's
 (patch 14 -> stride 16, see :mod:`vitadapter.trunk.grid`), freezing and grad checkpointing.
 """
 import difflib
-from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import timm
 import torch
 import torch.nn as nn
+import torch.utils.checkpoint
+from timm.layers import PatchDropout, resample_abs_pos_embed
+from timm.models.beit import Beit
+from timm.models.eva import Eva
+from timm.models.vision_transformer import VisionTransformer
 
 from ..weights.loading import LoadReport, load_into_timm_model, read_state_dict
 from .grid import (GRID_MAPPINGS, grid_size, pad_to_multiple, resample_to_grid,
@@ -27,6 +32,20 @@ class TrunkOutput(NamedTuple):
     maps: List[torch.Tensor]
     class_tokens: List[Optional[torch.Tensor]]
     register_tokens: List[Optional[torch.Tensor]]
+
+
+class TokenSequence(NamedTuple):
+    """What :meth:`TimmViTTrunk.embed` returns.
+
+    tokens: (B, P + h*w, C), the P prefix tokens (class, registers) first, then the patch tokens
+        row by row. grid: (h, w), the patch grid. num_prefix_tokens: P.
+    block_kwargs: what every block also takes (EVA's rotary embedding, BEiT's shared relative
+        position bias); pass it on to :meth:`TimmViTTrunk.run_blocks`.
+    """
+    tokens: torch.Tensor
+    grid: Tuple[int, int]
+    num_prefix_tokens: int
+    block_kwargs: Dict[str, Any]
 
 
 def check_model_name(model_name: str) -> None:
@@ -170,6 +189,7 @@ class TimmViTTrunk(nn.Module):
                              f"has none; use prefix_tokens='ignore'")
         self.readout = ClassTokenReadout(prefix_tokens, self.embed_dim, len(self.block_indices))
 
+        self.prefix_tokens_dropped = False
         self.frozen_stages = frozen_stages
         self.freeze_trunk = freeze_trunk
         self._freeze()
@@ -210,8 +230,8 @@ class TimmViTTrunk(nn.Module):
         """Size of the returned maps for an input of ``image_size`` (H, W)."""
         return grid_size(image_size, self.stride)
 
-    def _prepare_input(self, x: torch.Tensor) -> torch.Tensor:
-        if self.grid_mapping == 'input' and self.patch_size != self.stride:
+    def _prepare_input(self, x: torch.Tensor, native_grid: bool = False) -> torch.Tensor:
+        if self.grid_mapping == 'input' and self.patch_size != self.stride and not native_grid:
             x = resize_input_to_grid(x, self.patch_size, self.stride)
         else:
             x = pad_to_multiple(x, self.patch_size)
@@ -224,10 +244,16 @@ class TimmViTTrunk(nn.Module):
                     f"crop size and run inference with mode='slide' at that crop")
         return x
 
-    def forward(self, x: torch.Tensor) -> TrunkOutput:
+    def _check_images(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.model.patch_embed.proj.in_channels:
             raise ValueError(f"expected images (B, {self.model.patch_embed.proj.in_channels}, H, W), "
                              f"got {tuple(x.shape)}")
+
+    def forward(self, x: torch.Tensor) -> TrunkOutput:
+        if self.prefix_tokens_dropped:
+            raise RuntimeError("this trunk's class/register tokens were removed with "
+                               "drop_prefix_tokens(); it runs through embed() and run_blocks() only")
+        self._check_images(x)
         out_grid = self.output_grid(x.shape[-2:])
         blocks = self.model.forward_intermediates(
             self._prepare_input(x), indices=self.block_indices, return_prefix_tokens=True,
@@ -244,3 +270,107 @@ class TimmViTTrunk(nn.Module):
         src_stride = self.stride if self.grid_mapping == 'input' else self.patch_size
         maps = [resample_to_grid(m, src_stride, self.stride, out_grid) for m in maps]
         return TrunkOutput(maps, class_tokens, register_tokens)
+
+    # ----------------------------------------------------------------------------- token hooks
+    # Backbones that run their own modules between the ViT's blocks (ViTAdapter) use
+    # embed() -> run_blocks(0, a) -> ... -> run_blocks(b, n) instead of forward(). Running every
+    # block in one call gives exactly the tokens timm's forward_intermediates computes.
+
+    def _check_token_hooks(self) -> None:
+        model = self.model
+        known = isinstance(model, Beit) or type(model)._pos_embed in (
+            VisionTransformer._pos_embed, Eva._pos_embed)
+        if not known:
+            raise ValueError(
+                f"{self.model_name!r} ({type(model).__name__}) embeds its tokens its own way; the "
+                f"token hooks (embed/run_blocks, used by ViTAdapter) support timm's "
+                f"VisionTransformer (ViT, DeiT, DeiT-3, AugReg, DINOv2, CLIP, SigLIP), Eva and Beit")
+        if getattr(model, 'rope_mixed', False):
+            raise ValueError(f"{self.model_name!r} uses per-block mixed rotary embeddings, which the "
+                             f"token hooks do not support; choose an axial-rope or absolute-position ViT")
+        if isinstance(getattr(model, 'patch_drop', None), PatchDropout):
+            raise ValueError(f"{self.model_name!r} was built with patch dropout, which removes tokens "
+                             f"from the grid; build it with patch_drop_rate=0")
+
+    def drop_prefix_tokens(self) -> None:
+        """Remove the class and register tokens (their parameters too): :meth:`embed` then returns
+        the patch tokens only, each with its position embedding, as the official ViT-Adapter,
+        which never uses the class token. :meth:`forward` is unavailable afterwards."""
+        self._check_token_hooks()
+        if isinstance(self.model, Beit):
+            raise ValueError(f"{self.model_name!r} (BEiT) needs its class token in every block; "
+                             f"keep it (ViTAdapter(with_cls_token=True))")
+        for name in ('cls_token', 'reg_token'):
+            if getattr(self.model, name, None) is not None:
+                delattr(self.model, name)
+                setattr(self.model, name, None)
+        for module in self.model.blocks.modules():  # EVA's attention skips rope on prefix tokens
+            if isinstance(getattr(module, 'num_prefix_tokens', None), int):
+                module.num_prefix_tokens = 0
+        self.prefix_tokens_dropped = True
+
+    @property
+    def token_prefix_count(self) -> int:
+        """How many prefix tokens :meth:`embed` puts before the patch tokens."""
+        return 0 if self.prefix_tokens_dropped else self.num_prefix_tokens
+
+    def _position_embedding(self, grid: Tuple[int, int], antialias: bool) -> Optional[torch.Tensor]:
+        """The absolute position embedding resampled to ``grid`` (bicubic), (1, P_pos + h*w, C),
+        P_pos = the prefix positions it stores (0 when the model adds it to patches only)."""
+        model = self.model
+        if getattr(model, 'pos_embed', None) is None:
+            return None
+        stored_prefix = 0 if getattr(model, 'no_embed_class', False) else self.num_prefix_tokens
+        return resample_abs_pos_embed(model.pos_embed, new_size=grid, old_size=model.patch_embed.grid_size,
+                                      num_prefix_tokens=stored_prefix, antialias=antialias)
+
+    def embed(self, x: torch.Tensor, pos_embed_antialias: bool = True) -> TokenSequence:
+        """Images (B, 3, H, W), any size (padded to whole patches) -> :class:`TokenSequence`:
+        patch embedding, prefix tokens, position embedding, pre-norm; the tokens the first block
+        sees. ``pos_embed_antialias``: True resamples the position embedding as timm does
+        (antialiased bicubic), False with plain bicubic (as the official ViT-Adapter)."""
+        self._check_token_hooks()
+        self._check_images(x)
+        model = self.model
+        x = model.patch_embed(self._prepare_input(x, native_grid=True))
+        if x.ndim == 4:  # NHWC from dynamic-size models
+            grid = (int(x.shape[1]), int(x.shape[2]))
+            x = x.flatten(1, 2)
+        else:
+            grid = tuple(int(g) for g in model.patch_embed.grid_size)
+        prefix = [t.expand(x.shape[0], -1, -1) for t in (model.cls_token, getattr(model, 'reg_token', None))
+                  if t is not None]
+        pos = self._position_embedding(grid, pos_embed_antialias)
+        if pos is not None:
+            stored_prefix = pos.shape[1] - grid[0] * grid[1]
+            x = x + pos[:, stored_prefix:]
+            if prefix and stored_prefix:
+                prefix = [torch.cat(prefix, dim=1) + pos[:, :stored_prefix]]
+        x = torch.cat(prefix + [x], dim=1) if prefix else x
+        x = model.pos_drop(x)
+        block_kwargs: Dict[str, Any] = {}
+        if isinstance(model, Beit):
+            block_kwargs['shared_rel_pos_bias'] = model.rel_pos_bias() if model.rel_pos_bias is not None else None
+        elif isinstance(model, Eva) and model.rope is not None:
+            block_kwargs['rope'] = model.rope.get_embed(shape=grid)
+        norm_pre = getattr(model, 'norm_pre', None)
+        if norm_pre is not None:
+            x = norm_pre(x)
+        return TokenSequence(x, grid, self.token_prefix_count, block_kwargs)
+
+    def run_blocks(self, tokens: torch.Tensor, start: int, stop: int,
+                   block_kwargs: Optional[Dict[str, Any]] = None) -> torch.Tensor:
+        """Run blocks ``start`` to ``stop - 1`` on (B, N, C) tokens (recomputed in the backward
+        pass when grad checkpointing is on)."""
+        if not 0 <= start <= stop <= len(self.model.blocks):
+            raise ValueError(f"blocks [{start}, {stop}) are outside the trunk's "
+                             f"{len(self.model.blocks)} blocks (the ones after the last chosen "
+                             f"block are pruned)")
+        kwargs = block_kwargs or {}
+        checkpointing = getattr(self.model, 'grad_checkpointing', False) and torch.is_grad_enabled()
+        for block in self.model.blocks[start:stop]:
+            if checkpointing:
+                tokens = torch.utils.checkpoint.checkpoint(block, tokens, use_reentrant=False, **kwargs)
+            else:
+                tokens = block(tokens, **kwargs)
+        return tokens

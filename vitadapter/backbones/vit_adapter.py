@@ -1,0 +1,215 @@
+"""ViTAdapter: any timm ViT with ViT-Adapter's spatial prior and interactions (Chen et al., ICLR 2023).
+
+The forward pass, as in the paper and the official code::
+
+    c1, c2, c3, c4 = spm(image)                    # conv stem, strides 4/8/16/32, ViT width
+    c = level_embed(c2, c3, c4)                    # prior tokens
+    x = trunk.embed(image)                         # patch (+ prefix) tokens
+    for each interaction i (a slice of blocks):
+        x = injector(x, c)                         # prior -> ViT, gated by gamma (0 at init)
+        x = blocks[slice_i](x)
+        c = extractor(c, x) (+ extra extractors)   # ViT -> prior, with the ConvFFN
+    levels = output(c1, c2, c3, c4, ViT maps)      # c2 -> c1 merge, + resized ViT maps, norms
+
+The trunk is :class:`~vitadapter.trunk.TimmViTTrunk`, run block slice by block slice through its
+token hooks: any timm ViT (DeiT, AugReg, DINOv2 with registers, EVA-02, BEiT ...), any patch size,
+freezing and grad checkpointing as in ViTPyramid. Any input size: level s is
+``ceil(H/s) x ceil(W/s)``; reference points are placed in pixels (see
+:mod:`vitadapter.necks.adapter.geometry`), which for inputs divisible by 32 with patch 16 is
+exactly the official computation.
+"""
+import math
+from functools import partial
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from timm.models import FeatureInfo
+
+from ..necks.adapter import (AdapterOutput, InteractionBlock, LevelEmbedding, SpatialPriorModule,
+                             interaction_geometry, tokens_to_maps)
+from ..trunk import TimmViTTrunk
+from ..trunk.timm_trunk import evenly_spaced_blocks
+from .vit_pyramid import LevelSpec
+
+# The paper's settings (official configs of the ADE20K UperNet models): the ViT, the deformable
+# attention heads and value width, stochastic depth. Interactions: 4 equal slices of the blocks.
+ARCHS: Dict[str, dict] = {
+    'tiny': dict(model_name='deit_tiny_patch16_224', deform_num_heads=6, deform_ratio=1.0,
+                 drop_path_rate=0.1),
+    'small': dict(model_name='deit_small_patch16_224', deform_num_heads=6, deform_ratio=1.0,
+                  drop_path_rate=0.2),
+    'base': dict(model_name='deit_base_patch16_224', deform_num_heads=12, deform_ratio=0.5,
+                 drop_path_rate=0.3),
+    'large': dict(model_name='vit_large_patch16_384', deform_num_heads=16, deform_ratio=0.5,
+                  drop_path_rate=0.4),
+}
+DEFAULTS = dict(deform_num_heads=6, deform_ratio=1.0, drop_path_rate=0.0)
+DEFAULT_ADAPTER_NORM_CFG = dict(type='BN')
+PRIOR_STRIDES = (8, 16, 32)
+
+RangesT = Sequence[Sequence[int]]
+
+
+def default_interactions(num_blocks: int, count: int = 4) -> List[Tuple[int, int]]:
+    """``count`` equal slices of the blocks as [first, last] pairs: 12 -> [0, 2], [3, 5], ..."""
+    ends = evenly_spaced_blocks(num_blocks, count)
+    return [(start, end) for start, end in zip([0] + [e + 1 for e in ends[:-1]], ends)]
+
+
+def check_interactions(indexes: RangesT, num_blocks: int) -> List[Tuple[int, int]]:
+    """Official ``interaction_indexes`` ([first, last] block of each interaction, inclusive) ->
+    checked pairs. They must start at block 0 and follow each other without gaps."""
+    pairs = []
+    for item in indexes:
+        if len(item) != 2 or not all(isinstance(i, int) for i in item):
+            raise ValueError(f"interaction_indexes must hold [first, last] block pairs, got {item!r} "
+                             f"in {indexes!r}")
+        pairs.append((int(item[0]), int(item[1])))
+    if not pairs:
+        raise ValueError("interaction_indexes is empty: give at least one [first, last] block pair")
+    expected_start = 0
+    for first, last in pairs:
+        if first != expected_start or last < first:
+            raise ValueError(f"interaction_indexes {indexes!r}: interactions must cover consecutive "
+                             f"blocks from block 0 without gaps or overlaps (e.g. [[0, 2], [3, 5], "
+                             f"[6, 8], [9, 11]]); [{first}, {last}] should start at {expected_start}")
+        expected_start = last + 1
+    if pairs[-1][1] >= num_blocks:
+        raise ValueError(f"interaction_indexes {indexes!r} reach block {pairs[-1][1]} but the ViT has "
+                         f"{num_blocks} blocks (0 to {num_blocks - 1})")
+    return pairs
+
+
+class ViTAdapter(nn.Module):
+    """ViT-Adapter on a timm ViT: 4 levels at strides 4/8/16/32, all with the ViT's width.
+
+    Args:
+        arch: 'tiny', 'small', 'base' or 'large': the paper's settings (see ``ARCHS``); explicit
+            arguments override them. None: give ``model_name``.
+        model_name: any timm ViT (``deit_small_patch16_224``, ``vit_small_patch14_reg4_dinov2``, ...).
+        interaction_indexes: [first, last] block of each interaction (official format), consecutive
+            from block 0. Default: 4 equal slices ([[0, 2], [3, 5], [6, 8], [9, 11]] for 12 blocks).
+        pretrained / checkpoint / img_size / strict_load: as ViTPyramid. ``img_size`` is the size
+            the position embeddings are stored for (official ``pretrain_size``: 224 for DeiT, 384
+            for AugReg-B/L); inputs may have any size.
+        drop_path_rate: stochastic depth of the ViT, and of the extractors' ConvFFN (official).
+        conv_inplane: stem width of the spatial prior module (64).
+        n_points / deform_num_heads / deform_ratio: deformable attention (4 points; 6 heads and
+            full-width values for T/S, 12/16 heads and half-width values for B/L).
+        injector_init_values: initial injector gamma (official ``init_values``: 0, a no-op at init).
+        with_cffn / cffn_ratio: the extractors' ConvFFN (True, 0.25).
+        add_vit_feature: add each interaction's ViT map to its level (True).
+        use_extra_extractor: two more extractors on the last interaction (True).
+        with_cls_token: False (official ViT-Adapter): class/register tokens are removed and the
+            blocks see patch tokens only. True (BEiT-Adapter, DINOv2 recipe): they go through the
+            blocks with the patches; the injector and extractors see the patches only.
+        pos_embed_antialias: False (official): position embeddings are resized with plain bicubic
+            interpolation; True: timm's antialiased bicubic.
+        norm_cfg: norms of the spatial prior module and the outputs (official SyncBN; default BN,
+            which mmengine converts to SyncBN under DDP with ``sync_bn='torch'``; LN2d, GN ...).
+        frozen_stages / freeze_trunk: freeze the ViT (the adapter always trains).
+        grad_checkpointing: recompute ViT blocks, injectors and extractors in the backward pass.
+        deform_implementation: 'auto' (mmcv's compiled kernel on CUDA if built, else PyTorch),
+            'pytorch' or 'compiled'.
+        **model_kwargs: passed on to ``timm.create_model`` (e.g. ``init_values=1.0``: LayerScale,
+            which the official ViT has).
+
+    Input (B, 3, H, W) of any size. Output: a tuple of 4 maps (B, C, ceil(H/s), ceil(W/s)),
+    s = 4, 8, 16, 32; ``feature_info`` describes them.
+    """
+
+    def __init__(self, arch: Optional[str] = None, model_name: Optional[str] = None,
+                 interaction_indexes: Optional[RangesT] = None, pretrained: bool = False,
+                 checkpoint: Optional[str] = None, img_size: Optional[Union[int, Tuple[int, int]]] = None,
+                 drop_path_rate: Optional[float] = None, conv_inplane: int = 64, n_points: int = 4,
+                 deform_num_heads: Optional[int] = None, deform_ratio: Optional[float] = None,
+                 injector_init_values: float = 0.0, with_cffn: bool = True, cffn_ratio: float = 0.25,
+                 add_vit_feature: bool = True, use_extra_extractor: bool = True,
+                 with_cls_token: bool = False, pos_embed_antialias: bool = False,
+                 norm_cfg: Optional[dict] = DEFAULT_ADAPTER_NORM_CFG, frozen_stages: int = -1,
+                 freeze_trunk: bool = False, grad_checkpointing: bool = False, strict_load: bool = False,
+                 deform_implementation: str = 'auto', **model_kwargs):
+        super().__init__()
+        if arch is not None and arch not in ARCHS:
+            raise ValueError(f"unknown ViTAdapter arch {arch!r}; choose one of {sorted(ARCHS)} or "
+                             f"arch=None with a model_name")
+        given = dict(model_name=model_name, deform_num_heads=deform_num_heads,
+                     deform_ratio=deform_ratio, drop_path_rate=drop_path_rate)
+        settings = {**DEFAULTS, **(ARCHS[arch] if arch else {}),
+                    **{k: v for k, v in given.items() if v is not None}}
+        if settings.get('model_name') is None:
+            raise ValueError("ViTAdapter needs a model_name (a timm ViT) or an arch "
+                             f"({', '.join(sorted(ARCHS))})")
+        self.arch = arch
+        self.trunk = TimmViTTrunk(
+            settings['model_name'], out_indices=None, pretrained=pretrained, checkpoint=checkpoint,
+            img_size=img_size, norm=False, frozen_stages=frozen_stages, freeze_trunk=freeze_trunk,
+            grad_checkpointing=grad_checkpointing, strict_load=strict_load,
+            drop_path_rate=settings['drop_path_rate'], **model_kwargs)
+        num_blocks = self.trunk.num_blocks
+        ranges = check_interactions(interaction_indexes, num_blocks) if interaction_indexes is not None \
+            else default_interactions(num_blocks)
+        self.interaction_indexes = ranges
+        # keep the blocks up to the last interaction (the trunk prunes what follows)
+        self.trunk.model.prune_intermediate_layers([r[1] for r in ranges], prune_norm=True, prune_head=True)
+        if with_cls_token:
+            self.trunk._check_token_hooks()
+        else:
+            self.trunk.drop_prefix_tokens()
+        self.with_cls_token = with_cls_token
+        self.pos_embed_antialias = pos_embed_antialias
+
+        dim = self.trunk.embed_dim
+        self.embed_dim = dim
+        self.spm = SpatialPriorModule(dim, conv_inplane, norm_cfg)
+        self.level_embed = LevelEmbedding(dim, len(PRIOR_STRIDES))
+        self.interactions = nn.ModuleList(
+            InteractionBlock(dim, settings['deform_num_heads'], n_points, settings['deform_ratio'],
+                             injector_init_values, with_cffn, cffn_ratio,
+                             drop_path=settings['drop_path_rate'],
+                             extra_extractors=2 if (use_extra_extractor and i == len(ranges) - 1) else 0,
+                             grad_checkpointing=grad_checkpointing, implementation=deform_implementation)
+            for i in range(len(ranges)))
+        if add_vit_feature and len(ranges) != 4:
+            raise ValueError(f"add_vit_feature=True adds one interaction's ViT map to each of the 4 "
+                             f"levels, so it needs 4 interactions; got {len(ranges)} "
+                             f"(interaction_indexes={ranges}); set add_vit_feature=False")
+        self.output = AdapterOutput(dim, add_vit_feature, norm_cfg)
+
+        self.strides = AdapterOutput.strides
+        level_blocks = [r[1] for r in ranges] if add_vit_feature else [ranges[-1][1]] * 4
+        self.feature_info = FeatureInfo([
+            dict(num_chs=dim, reduction=s, module=f'output.norms.{i}', block=b)
+            for i, (s, b) in enumerate(zip(self.strides, level_blocks))
+        ], out_indices=tuple(range(len(self.strides))))
+
+    @property
+    def load_report(self):
+        """What loading ``checkpoint`` did (None when no checkpoint was given)."""
+        return self.trunk.load_report
+
+    def output_shape(self) -> Dict[str, LevelSpec]:
+        """detectron2-style ``{'p2': LevelSpec(channels, stride=4), ...}``."""
+        return {f'p{int(math.log2(s))}': LevelSpec(c, s)
+                for c, s in zip(self.feature_info.channels(), self.feature_info.reduction())}
+
+    def output_sizes(self, image_size: Sequence[int]) -> List[Tuple[int, int]]:
+        """(h, w) of every level for an input of ``image_size`` = (H, W): ceil(H/s), ceil(W/s)."""
+        return [(math.ceil(image_size[0] / s), math.ceil(image_size[1] / s)) for s in self.strides]
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        c1, *priors = self.spm(x)
+        prior_grids = [tuple(m.shape[-2:]) for m in priors]
+        c = self.level_embed(priors)
+        seq = self.trunk.embed(x, pos_embed_antialias=self.pos_embed_antialias)
+        geometry = interaction_geometry(seq.grid, self.trunk.patch_size, prior_grids, PRIOR_STRIDES,
+                                        x.device)
+        tokens, vit_maps = seq.tokens, []
+        for interaction, (first, last) in zip(self.interactions, self.interaction_indexes):
+            blocks = partial(self.trunk.run_blocks, start=first, stop=last + 1,
+                             block_kwargs=seq.block_kwargs)
+            tokens, c = interaction(tokens, c, blocks, geometry, prior_grids, seq.num_prefix_tokens)
+            vit_maps.append(tokens_to_maps(tokens[:, seq.num_prefix_tokens:], [seq.grid])[0])
+        levels = self.output([c1, *tokens_to_maps(c, prior_grids)], vit_maps, self.trunk.patch_size)
+        return tuple(levels)

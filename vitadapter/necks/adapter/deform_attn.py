@@ -1,0 +1,142 @@
+"""Multi-scale deformable attention (Deformable DETR) with the official ViT-Adapter parameters.
+
+Every query predicts, per head, ``num_points`` sampling offsets around its reference point on
+every value level and a softmax weight for each; the output is the weighted sum of the values
+bilinearly sampled there (zeros outside a level). The parameters and their names are those of the
+``MSDeformAttn`` module of the official ViT-Adapter code, so its checkpoints load as they are:
+
+* ``sampling_offsets``: Linear C -> heads * levels * points * 2 (x, y offsets in level cells);
+* ``attention_weights``: Linear C -> heads * levels * points (softmax over levels * points);
+* ``value_proj``: Linear C -> C * ratio (ViT-Adapter-B/L sample half-width values, ratio 0.5);
+* ``output_proj``: Linear C * ratio -> C.
+
+The sampling itself is mmcv's: its compiled ``MultiScaleDeformableAttnFunction`` on CUDA tensors
+when mmcv was built with CUDA, otherwise ``multi_scale_deformable_attn_pytorch`` (``grid_sample``,
+any device). Both read a location ``u`` in [0, 1] of a level with ``n`` cells at cell coordinate
+``u * n - 0.5``.
+"""
+import math
+from functools import lru_cache
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.ops.multi_scale_deform_attn import (MultiScaleDeformableAttnFunction,
+                                              multi_scale_deformable_attn_pytorch)
+
+IMPLEMENTATIONS = ('auto', 'pytorch', 'compiled')
+IM2COL_STEP = 64  # the official value: images per kernel launch chunk
+
+
+class ValueLevels(NamedTuple):
+    """The levels a deformable attention reads, flattened into one token sequence.
+
+    spatial_shapes: (L, 2) long, (h, w) of each level. level_start_index: (L,) long, where each
+    level starts in the sequence. reference_points: (1, Lq, L, 2) float, (x, y) of every query on
+    every level, in [0, 1] of that level's extent.
+    """
+    spatial_shapes: torch.Tensor
+    level_start_index: torch.Tensor
+    reference_points: torch.Tensor
+
+
+@lru_cache(maxsize=None)
+def compiled_kernel_available() -> bool:
+    """Whether mmcv was compiled with its CUDA kernels (``MMCV_WITH_OPS=1`` on a CUDA machine)."""
+    try:
+        from mmcv.ops import get_compiling_cuda_version
+        return get_compiling_cuda_version() not in ('not available', '')
+    except Exception:  # mmcv built without its ext module: the PyTorch path still works
+        return False
+
+
+def deformable_sampling(value: torch.Tensor, levels: ValueLevels, locations: torch.Tensor,
+                        weights: torch.Tensor, implementation: str = 'auto') -> torch.Tensor:
+    """value (B, Lv, heads, d), locations (B, Lq, heads, L, P, 2), weights (B, Lq, heads, L, P)
+    -> (B, Lq, heads * d): mmcv's compiled kernel on CUDA when available, else its PyTorch path."""
+    use_compiled = implementation == 'compiled' or (
+        implementation == 'auto' and value.is_cuda and compiled_kernel_available())
+    if use_compiled:
+        if not (value.is_cuda and compiled_kernel_available()):
+            raise RuntimeError("implementation='compiled' needs CUDA tensors and mmcv built with its "
+                               "CUDA ops; use implementation='auto' (falls back to PyTorch)")
+        return MultiScaleDeformableAttnFunction.apply(
+            value, levels.spatial_shapes, levels.level_start_index, locations, weights, IM2COL_STEP)
+    return multi_scale_deformable_attn_pytorch(value, levels.spatial_shapes, locations, weights)
+
+
+class DeformableAttention(nn.Module):
+    """Multi-scale deformable cross-attention (official ``MSDeformAttn`` layout).
+
+    Args:
+        dim: query and output width C.
+        num_heads: attention heads; C * ratio must be divisible by them.
+        num_levels: value levels (3 for the injector: strides 8/16/32; 1 for the extractor).
+        num_points: sampling points per head and level.
+        ratio: width of the sampled values relative to C.
+        implementation: 'auto' (compiled kernel on CUDA when mmcv has it), 'pytorch', 'compiled'.
+
+    forward: query (B, Lq, C), value (B, Lv, C), levels (:class:`ValueLevels`) -> (B, Lq, C).
+    """
+
+    def __init__(self, dim: int, num_heads: int, num_levels: int, num_points: int = 4,
+                 ratio: float = 1.0, implementation: str = 'auto'):
+        super().__init__()
+        value_dim = int(dim * ratio)
+        if value_dim % num_heads:
+            raise ValueError(f"deformable attention: value width {value_dim} (dim {dim} x ratio "
+                             f"{ratio}) is not divisible by {num_heads} heads; change deform_num_heads "
+                             f"or deform_ratio")
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"implementation={implementation!r} is not one of {IMPLEMENTATIONS}")
+        self.num_heads, self.num_levels, self.num_points = num_heads, num_levels, num_points
+        self.value_dim = value_dim
+        self.implementation = implementation
+        self.sampling_offsets = nn.Linear(dim, num_heads * num_levels * num_points * 2)
+        self.attention_weights = nn.Linear(dim, num_heads * num_levels * num_points)
+        self.value_proj = nn.Linear(dim, value_dim)
+        self.output_proj = nn.Linear(value_dim, dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Deformable DETR's initialisation: head h starts sampling along direction 2*pi*h/heads,
+        point p at distance p + 1 cells, with uniform attention weights."""
+        nn.init.zeros_(self.sampling_offsets.weight)
+        angles = torch.arange(self.num_heads, dtype=torch.float32) * (2 * math.pi / self.num_heads)
+        directions = torch.stack([angles.cos(), angles.sin()], -1)
+        directions = directions / directions.abs().max(-1, keepdim=True)[0]
+        distances = torch.arange(1, self.num_points + 1, dtype=torch.float32)
+        grid = directions[:, None, None, :] * distances[None, None, :, None]
+        grid = grid.expand(self.num_heads, self.num_levels, self.num_points, 2)
+        with torch.no_grad():
+            self.sampling_offsets.bias.copy_(grid.reshape(-1))
+        nn.init.zeros_(self.attention_weights.weight)
+        nn.init.zeros_(self.attention_weights.bias)
+        for linear in (self.value_proj, self.output_proj):
+            nn.init.xavier_uniform_(linear.weight)
+            nn.init.zeros_(linear.bias)
+
+    def sampling(self, query: torch.Tensor, levels: ValueLevels):
+        """Where each query samples and with which weights: locations (B, Lq, heads, L, P, 2) in
+        [0, 1] of each level, weights (B, Lq, heads, L, P) summing to 1 over levels and points."""
+        b, lq, _ = query.shape
+        heads, num_levels, points = self.num_heads, self.num_levels, self.num_points
+        offsets = self.sampling_offsets(query).view(b, lq, heads, num_levels, points, 2)
+        weights = self.attention_weights(query).view(b, lq, heads, num_levels * points)
+        weights = F.softmax(weights, -1).view(b, lq, heads, num_levels, points)
+        cells = levels.spatial_shapes.flip(-1).to(offsets.dtype)  # (L, 2) as (w, h)
+        ref = levels.reference_points.to(offsets.dtype)
+        locations = ref[:, :, None, :, None, :] + offsets / cells[None, None, None, :, None, :]
+        return locations, weights
+
+    def forward(self, query: torch.Tensor, value: torch.Tensor, levels: ValueLevels) -> torch.Tensor:
+        b, lv, _ = value.shape
+        expected = int((levels.spatial_shapes[:, 0] * levels.spatial_shapes[:, 1]).sum())
+        if lv != expected or levels.spatial_shapes.shape[0] != self.num_levels:
+            raise ValueError(f"deformable attention expects {self.num_levels} value levels; got "
+                             f"{lv} value tokens for levels {levels.spatial_shapes.tolist()}")
+        value = self.value_proj(value).view(b, lv, self.num_heads, self.value_dim // self.num_heads)
+        locations, weights = self.sampling(query, levels)
+        out = deformable_sampling(value, levels, locations, weights, self.implementation)
+        return self.output_proj(out)

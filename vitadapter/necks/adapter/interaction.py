@@ -1,0 +1,78 @@
+"""One interaction: inject the spatial prior into the ViT, run a slice of the ViT's blocks,
+extract the result back into the spatial prior."""
+import math
+from typing import Callable, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from timm.layers import trunc_normal_
+
+from .deform_attn import DeformableAttention
+from .extractor import Extractor
+from .geometry import InteractionGeometry
+from .injector import Injector
+
+GridT = Tuple[int, int]
+
+
+def official_init(module: nn.Module) -> None:
+    """The official initialisation of the adapter's layers: truncated normal (std 0.02) for linear
+    layers, He-normal over fan-out for convolutions, zero biases, unit norms; then Deformable DETR's
+    own initialisation for the deformable attentions."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.LayerNorm, nn.BatchNorm2d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+            nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    for m in module.modules():
+        if isinstance(m, DeformableAttention):
+            m.reset_parameters()
+
+
+class InteractionBlock(nn.Module):
+    """Injector -> ViT blocks -> extractor (-> extra extractors, on the last interaction).
+
+    Args:
+        dim: the ViT width. num_heads / num_points / ratio: deformable attention settings.
+        init_values: the injector's initial gamma. with_cffn / cffn_ratio / drop / drop_path: the
+        extractors' ConvFFN. extra_extractors: extractors run after the first (official: 2 on the
+        last interaction). grad_checkpointing: for the injector and extractors.
+
+    forward(x, c, run_blocks, geometry, prior_grids, num_prefix_tokens):
+        x (B, P + N, C): the ViT tokens (P prefix tokens first, which bypass the injector and the
+        extractor); c (B, Nc, C): the prior tokens; run_blocks: tokens -> tokens, this interaction's
+        slice of the ViT. Returns the new (x, c).
+    """
+
+    def __init__(self, dim: int, num_heads: int = 6, num_points: int = 4, ratio: float = 1.0,
+                 init_values: float = 0.0, with_cffn: bool = True, cffn_ratio: float = 0.25,
+                 drop: float = 0.0, drop_path: float = 0.0, extra_extractors: int = 0,
+                 grad_checkpointing: bool = False, implementation: str = 'auto'):
+        super().__init__()
+        self.injector = Injector(dim, num_heads, num_points, ratio, init_values,
+                                 grad_checkpointing=grad_checkpointing, implementation=implementation)
+        extractor_args = dict(dim=dim, num_heads=num_heads, num_points=num_points, ratio=ratio,
+                              with_cffn=with_cffn, cffn_ratio=cffn_ratio, drop=drop, drop_path=drop_path,
+                              grad_checkpointing=grad_checkpointing, implementation=implementation)
+        self.extractor = Extractor(**extractor_args)
+        self.extra_extractors = nn.ModuleList(Extractor(**extractor_args) for _ in range(extra_extractors))
+        official_init(self)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor, run_blocks: Callable[[torch.Tensor], torch.Tensor],
+                geometry: InteractionGeometry, prior_grids: Sequence[GridT],
+                num_prefix_tokens: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
+        prefix, patches = x[:, :num_prefix_tokens], x[:, num_prefix_tokens:]
+        patches = self.injector(patches, c, geometry.inject)
+        x = run_blocks(torch.cat([prefix, patches], dim=1) if num_prefix_tokens else patches)
+        patches = x[:, num_prefix_tokens:]
+        for extractor in [self.extractor, *self.extra_extractors]:
+            c = extractor(c, patches, geometry.extract, prior_grids)
+        return x, c

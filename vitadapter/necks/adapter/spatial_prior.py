@@ -1,0 +1,72 @@
+"""The spatial prior module: a small convolutional stem giving local, multi-scale features.
+
+A ResNet-style stem (three 3x3 convolutions, the first with stride 2, then a stride-2 max pool)
+gives c1 at stride 4; three stride-2 3x3 convolutions give c2, c3, c4 at strides 8, 16, 32. Each is
+projected to the ViT width by a 1x1 convolution (``fc1``..``fc4``). Channels: ``inplanes`` (64) at
+stride 4, 2x at 8, 4x at 16 and 32. Layer names and order are the official ones
+(``stem.0`` conv, ``stem.1`` norm, ...), so official checkpoints load unchanged.
+
+Every stride-2 layer has kernel 3 and padding 1, so an H x W input gives exactly
+``ceil(H / s) x ceil(W / s)`` maps, for any H and W.
+"""
+import math
+from typing import List, Optional
+
+import torch
+import torch.nn as nn
+
+from ..norm import build_norm2d
+
+
+def conv_norm_relu(in_channels: int, out_channels: int, stride: int,
+                   norm_cfg: Optional[dict]) -> List[nn.Module]:
+    return [nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False),
+            build_norm2d(norm_cfg, out_channels), nn.ReLU(inplace=True)]
+
+
+class SpatialPriorModule(nn.Module):
+    """Conv stem -> c1..c4 (strides 4, 8, 16, 32), each projected to ``embed_dim``.
+
+    Args:
+        embed_dim: output channels (the ViT width).
+        inplanes: stem width (official: 64).
+        norm_cfg: norm after every convolution (official: SyncBN; default BN).
+
+    Input (B, 3, H, W) -> list of 4 maps (B, embed_dim, ceil(H/s), ceil(W/s)), s = 4, 8, 16, 32.
+    """
+
+    def __init__(self, embed_dim: int, inplanes: int = 64, norm_cfg: Optional[dict] = None):
+        super().__init__()
+        self.stem = nn.Sequential(
+            *conv_norm_relu(3, inplanes, 2, norm_cfg),
+            *conv_norm_relu(inplanes, inplanes, 1, norm_cfg),
+            *conv_norm_relu(inplanes, inplanes, 1, norm_cfg),
+            nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
+        self.conv2 = nn.Sequential(*conv_norm_relu(inplanes, 2 * inplanes, 2, norm_cfg))
+        self.conv3 = nn.Sequential(*conv_norm_relu(2 * inplanes, 4 * inplanes, 2, norm_cfg))
+        self.conv4 = nn.Sequential(*conv_norm_relu(4 * inplanes, 4 * inplanes, 2, norm_cfg))
+        self.fc1 = nn.Conv2d(inplanes, embed_dim, kernel_size=1)
+        self.fc2 = nn.Conv2d(2 * inplanes, embed_dim, kernel_size=1)
+        self.fc3 = nn.Conv2d(4 * inplanes, embed_dim, kernel_size=1)
+        self.fc4 = nn.Conv2d(4 * inplanes, embed_dim, kernel_size=1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The official initialisation: He-normal over fan-out for convolutions, zero biases,
+        unit norms."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+                nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)) and m.weight is not None:
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        c1 = self.stem(x)
+        c2 = self.conv2(c1)
+        c3 = self.conv3(c2)
+        c4 = self.conv4(c3)
+        return [self.fc1(c1), self.fc2(c2), self.fc3(c3), self.fc4(c4)]
