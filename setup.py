@@ -29,7 +29,12 @@ setup(
         "ftfy",
         "regex",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": [
+        "pytest",
+        # parity tests build the original implementations of the weights we convert
+        "transformers==4.57.6",
+        "mmpretrain==1.2.0",
+    ]},
     entry_points={"console_scripts": []},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -17,9 +17,10 @@ from timm.models.beit import Beit
 from timm.models.eva import Eva
 from timm.models.vision_transformer import VisionTransformer
 
-from ..weights.loading import LoadReport, load_into_timm_model, read_state_dict
+from ..weights.loading import LoadReport, load_checkpoint
 from .grid import (GRID_MAPPINGS, grid_size, pad_to_multiple, resample_to_grid,
                    resize_input_to_grid)
+from .pos_embed import set_pos_embed_interpolation, supports_pos_embed_interpolation
 from .prefix import ClassTokenReadout
 
 IndicesT = Union[int, Sequence[int]]
@@ -136,7 +137,9 @@ class TimmViTTrunk(nn.Module):
         out_indices: blocks to return (int N = last N blocks; negatives count from the end;
             None = ``default_num_outputs`` evenly spaced blocks, e.g. (2, 5, 8, 11) of 12).
         pretrained: load timm's pretrained weights (needs the hub or timm's offline cache).
-        checkpoint: a local timm-layout weights file (.pth/.bin/.safetensors).
+        checkpoint: local weights in any supported layout (timm, official DINOv2, Hugging Face
+            ViT/Dinov2, mmseg/mmpretrain, MAE, BEiT; see :mod:`vitadapter.weights`): a .pth/.bin/
+            .safetensors file or a Hugging Face model folder. The layout is detected.
         img_size: the size the position embeddings are stored for (any input size still works).
         norm: apply the trunk's final norm to every returned block (DINOv2 style).
         prefix_tokens: class token readout: 'ignore', 'add' or 'project'.
@@ -146,6 +149,10 @@ class TimmViTTrunk(nn.Module):
         frozen_stages: -1 freezes nothing; 0 the patch embedding and tokens; n > 0 also blocks[:n].
         freeze_trunk: freeze the whole ViT (linear probing); it also stays in eval mode.
         grad_checkpointing: recompute blocks in the backward pass to save memory.
+        strict_load: raise when the checkpoint lacks trunk tensors.
+        pos_embed_interp: how position embeddings are interpolated for other input sizes:
+            'timm' (bicubic, antialias), 'bicubic' (no antialias: HF ViT/Dinov2, mmseg, mmpretrain)
+            or 'dinov2' (official DINOv2). None: as the checkpoint's source does, timm's without one.
         model_kwargs: passed to ``timm.create_model`` (drop_path_rate, ...).
 
     Input (B, 3, H, W), any H and W. Output: :class:`TrunkOutput`.
@@ -156,7 +163,8 @@ class TimmViTTrunk(nn.Module):
                  checkpoint: Optional[str] = None, img_size: Optional[Union[int, Tuple[int, int]]] = None,
                  norm: bool = False, prefix_tokens: str = 'ignore', stride: Optional[int] = None,
                  grid_mapping: str = 'maps', frozen_stages: int = -1, freeze_trunk: bool = False,
-                 grad_checkpointing: bool = False, strict_load: bool = False, **model_kwargs):
+                 grad_checkpointing: bool = False, strict_load: bool = False,
+                 pos_embed_interp: Optional[str] = None, **model_kwargs):
         super().__init__()
         if grid_mapping not in GRID_MAPPINGS:
             raise ValueError(f"grid_mapping={grid_mapping!r} is not one of {GRID_MAPPINGS}")
@@ -167,8 +175,10 @@ class TimmViTTrunk(nn.Module):
         check_is_plain_vit(self.model, model_name)
         self.load_report: Optional[LoadReport] = None
         if checkpoint is not None:
-            self.load_report = load_into_timm_model(
-                self.model, read_state_dict(checkpoint), source=str(checkpoint), strict=strict_load)
+            self.load_report = load_checkpoint(self.model, checkpoint, strict=strict_load,
+                                               pos_embed_interp=pos_embed_interp)
+        self.pos_embed_interp = self._choose_pos_embed_interp(pos_embed_interp)
+        set_pos_embed_interpolation(self.model, self.pos_embed_interp)
 
         self.num_blocks = len(self.model.blocks)
         self.block_indices = resolve_out_indices(out_indices, self.num_blocks, default_num_outputs)
@@ -195,6 +205,17 @@ class TimmViTTrunk(nn.Module):
         self._freeze()
         if grad_checkpointing:
             self.model.set_grad_checkpointing(True)
+
+    def _choose_pos_embed_interp(self, requested: Optional[str]) -> str:
+        """The explicit choice, else the checkpoint source's rule where the model can follow it."""
+        if requested is not None:
+            return requested
+        source_rule = self.load_report.pos_embed_interp if self.load_report is not None else 'timm'
+        if not supports_pos_embed_interpolation(self.model):
+            source_rule = 'timm'
+            if self.load_report is not None:
+                self.load_report.pos_embed_interp = 'timm'
+        return source_rule
 
     # ----------------------------------------------------------------------------- freezing
     def _frozen_modules(self) -> List[nn.Module]:

@@ -1,113 +1,169 @@
-"""Reading checkpoint files safely and loading them into a timm ViT with a compact report.
+"""Loading any supported checkpoint into a timm ViT, with one compact report.
 
-Files are read without running pickled code: ``.safetensors`` through safetensors, everything else
-through ``torch.load(weights_only=True)``. Wrappers that training frameworks add are removed
-(``{'state_dict': ...}``, ``{'model': ...}``, ``module.`` prefixes from DDP). The timm model's own
-``checkpoint_filter_fn`` then adapts the state dict to the model (position embeddings resized to
-its grid, patch embeddings resampled, original DINOv2 key names converted), so what timm can load,
-vitadapter loads the same way.
+The steps, each in its own module:
+
+1. read the file or Hugging Face folder safely (:mod:`.reading`);
+2. take the ViT out of larger checkpoints and recognise its layout (:mod:`.formats`);
+3. convert it to timm's layout (:mod:`.convert_hf`, :mod:`.convert_mm`, :mod:`.convert_timm_family`);
+4. let the timm model's own ``checkpoint_filter_fn`` adapt it (original DINOv2 keys, position
+   embeddings resized to the model's grid, patch embeddings resampled to its patch size), so what
+   timm can load, vitadapter loads the same way; what the filter leaves at another size is resized
+   with timm's ``resample_patch_embed`` / ``resample_abs_pos_embed``;
+5. load it and report: loaded N tensors, resized which, missing which, unexpected which, dropped
+   which and why (HF pooler, decode heads...), grouped by pattern.
 """
+import inspect
+import math
 import os
-import re
 import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Optional, Union
 
 import torch
 import torch.nn as nn
+from timm.layers import resample_abs_pos_embed, resample_patch_embed
 
-WRAPPER_KEYS = ('state_dict', 'model', 'module', 'state_dict_ema', 'model_ema')
+from .formats import FORMATS_BY_NAME, UNKNOWN, WeightFormat, detect_format, key_patterns, split_vit, \
+    unknown_layout_error
+from .interpolation import POS_EMBED_INTERPOLATIONS, check_interpolation
+from .reading import Checkpoint, CheckpointError, read_checkpoint
+
 HEAD_PREFIXES = ('head.', 'fc_norm.', 'attn_pool.', 'head_drop.')
+OUTSIDE_VIT = 'outside the ViT'
 
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be read or does not fit the model."""
-
-
-def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
-    """Read a tensor state dict from a ``.pth``/``.pt``/``.bin``/``.safetensors`` file."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint file {path!r} does not exist (checkpoint= must be a "
-                                f"local .pth, .bin or .safetensors file)")
-    try:
-        if path.endswith('.safetensors'):
-            from safetensors.torch import load_file
-            data = load_file(path, device='cpu')
-        else:
-            data = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:  # torch/safetensors raise many types; all mean "cannot read it"
-        raise CheckpointError(
-            f"could not read checkpoint {path!r}: {type(err).__name__}: {str(err).splitlines()[0]}. "
-            f"Expected a state dict saved with torch.save or safetensors (files that need arbitrary "
-            f"pickled objects are refused: they are read with weights_only=True)") from err
-    return unwrap_state_dict(data, path)
-
-
-def unwrap_state_dict(data, source: str = 'checkpoint') -> Dict[str, torch.Tensor]:
-    """Strip training-framework wrappers and DDP ``module.`` prefixes from a checkpoint."""
-    while isinstance(data, Mapping):
-        inner = next((data[k] for k in WRAPPER_KEYS if isinstance(data.get(k), Mapping)), None)
-        if inner is None:
-            break
-        data = inner
-    if not isinstance(data, Mapping) or not any(isinstance(v, torch.Tensor) for v in data.values()):
-        raise CheckpointError(f"{source} holds no tensors at its top level or under any of "
-                              f"{WRAPPER_KEYS}: it is not a state dict")
-    return OrderedDict((k[7:] if k.startswith('module.') else k, v)
-                       for k, v in data.items() if isinstance(v, torch.Tensor))
-
-
-def group_keys(keys: List[str], limit: int = 8) -> str:
-    """'blocks.0.attn.qkv.weight', 'blocks.1.attn.qkv.weight' -> 'blocks.*.attn.qkv.weight (x2)'."""
-    groups: Dict[str, int] = OrderedDict()
-    for key in keys:
-        pattern = re.sub(r'\.\d+\.', '.*.', key)
-        groups[pattern] = groups.get(pattern, 0) + 1
-    items = [f"{p} (x{n})" if n > 1 else p for p, n in groups.items()]
-    more = f", ... {len(items) - limit} more" if len(items) > limit else ''
-    return ', '.join(items[:limit]) + more
+group_keys = key_patterns  # the name this module has always exported
 
 
 @dataclass
 class LoadReport:
-    """What a checkpoint load did, in a form that prints as a few lines."""
+    """What a checkpoint load did, in a form that prints as a few lines.
+
+    source: the path. format: the layout recognised (e.g. 'Hugging Face Dinov2Model').
+    loaded: tensors put into the model. resized: keys resampled to the model's grid / patch size.
+    missing: model tensors the checkpoint lacks (left as initialised). unexpected: checkpoint
+    tensors the model has no place for. ignored: classifier head tensors. dropped: reason -> keys
+    removed on purpose (HF pooler, mask token, decode heads...). pos_embed_interp: how the model
+    interpolates its position embeddings at other input sizes (see
+    :mod:`vitadapter.weights.interpolation`).
+    """
     source: str
     loaded: int = 0
     resized: List[str] = field(default_factory=list)
     missing: List[str] = field(default_factory=list)
     unexpected: List[str] = field(default_factory=list)
     ignored: List[str] = field(default_factory=list)
+    format: str = 'timm'
+    dropped: Dict[str, List[str]] = field(default_factory=dict)
+    pos_embed_interp: str = 'timm'
+    notes: List[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        lines = [f"loaded {self.loaded} tensors from {self.source}"]
+        lines = [f"loaded {self.loaded} tensors from {self.source}"
+                 + (f" ({self.format} layout)" if self.format != 'timm' else '')]
+        if self.pos_embed_interp != 'timm':
+            lines.append(f"  position embeddings at other sizes: "
+                         f"{POS_EMBED_INTERPOLATIONS[self.pos_embed_interp].description}")
         for name, keys in (('resized', self.resized), ('missing (left as initialised)', self.missing),
                            ('unexpected (not used)', self.unexpected),
                            ('ignored (classifier head)', self.ignored)):
             if keys:
                 lines.append(f"  {name}: {len(keys)}: {group_keys(keys)}")
+        for reason, keys in self.dropped.items():
+            lines.append(f"  dropped, {reason}: {len(keys)}: {group_keys(keys, limit=4)}")
+        lines += [f"  note: {note}" for note in self.notes]
         return '\n'.join(lines)
 
 
-def load_into_timm_model(model: nn.Module, state_dict: Dict[str, torch.Tensor], source: str,
-                         strict: bool = False) -> LoadReport:
-    """Load a timm-layout state dict into a timm model (before any pruning).
+def config_notes(hf_config: Optional[dict], model: nn.Module) -> List[str]:
+    """What a Hugging Face ``config.json`` says that the weights cannot: a LayerNorm epsilon
+    other than the timm model's (HF ``ViTConfig`` defaults to 1e-12; timm and the original JAX
+    ViT use 1e-6). Features then differ slightly (~1e-5 relative)."""
+    eps = (hf_config or {}).get('layer_norm_eps')
+    norm = next((m for m in model.modules() if isinstance(m, nn.LayerNorm)), None)
+    if eps is None or norm is None or math.isclose(eps, norm.eps, rel_tol=1e-3):
+        return []
+    return [f"the Hugging Face config has layer_norm_eps={eps:g}; the timm model's LayerNorms use "
+            f"eps={norm.eps:g} (features differ slightly; timm.create_model(..., norm_layer=...) "
+            f"can change it)"]
 
-    The model module's ``checkpoint_filter_fn`` adapts the state dict first. Head keys are
-    ignored (the trunk has no classifier). ``strict=True`` raises when trunk keys are missing.
+
+def _filter_fn(model: nn.Module):
+    return getattr(sys.modules[type(model).__module__], 'checkpoint_filter_fn', None)
+
+
+def apply_timm_filter(model: nn.Module, state_dict: Dict[str, torch.Tensor],
+                      pos_embed_interp: str = 'timm') -> Dict[str, torch.Tensor]:
+    """Run the model module's ``checkpoint_filter_fn`` (if any) on a copy of ``state_dict``,
+    resizing with the antialias setting of ``pos_embed_interp``."""
+    filter_fn = _filter_fn(model)
+    if filter_fn is None:
+        return dict(state_dict)
+    kwargs = {}
+    params = inspect.signature(filter_fn).parameters
+    if 'antialias' in params:
+        kwargs['antialias'] = check_interpolation(pos_embed_interp).antialias
+    return filter_fn(OrderedDict(state_dict), model, **kwargs)
+
+
+def _resize_leftovers(model: nn.Module, state_dict: Dict[str, torch.Tensor], own: Dict[str, torch.Tensor],
+                      pos_embed_interp: str) -> None:
+    """Resize what the model's filter left at another patch size / grid (in place), with timm's
+    resampling functions. Only the two tensors whose size depends on the geometry."""
+    antialias = check_interpolation(pos_embed_interp).antialias
+    key = 'patch_embed.proj.weight'
+    if key in state_dict and key in own and state_dict[key].ndim == 4 and \
+            state_dict[key].shape[:2] == own[key].shape[:2] and state_dict[key].shape != own[key].shape:
+        state_dict[key] = resample_patch_embed(state_dict[key], list(own[key].shape[-2:]),
+                                               antialias=antialias)
+    key = 'pos_embed'
+    if key in state_dict and key in own and state_dict[key].shape != own[key].shape and \
+            getattr(model, 'patch_embed', None) is not None:
+        grid = tuple(model.patch_embed.grid_size)
+        prefix = own[key].shape[1] - grid[0] * grid[1]
+        old = state_dict[key].shape[1] - prefix
+        side = math.isqrt(max(old, 0))
+        if prefix >= 0 and side * side == old:
+            state_dict[key] = resample_abs_pos_embed(state_dict[key], list(grid), (side, side),
+                                                     num_prefix_tokens=prefix, antialias=antialias)
+
+
+def _grid_positions(model: nn.Module, pos_embed: torch.Tensor, fmt: WeightFormat) -> Optional[int]:
+    """How many patch-grid positions a checkpoint's ``pos_embed`` holds (prefix tokens excluded)."""
+    if fmt.name != 'timm' and fmt.name != 'unknown':
+        return pos_embed.shape[1] - 1  # every other source stores the class token's position
+    prefix = 0 if getattr(model, 'no_embed_class', False) else int(getattr(model, 'num_prefix_tokens', 1))
+    return pos_embed.shape[1] - prefix
+
+
+def load_into_timm_model(model: nn.Module, state_dict: Dict[str, torch.Tensor], source: str,
+                         strict: bool = False, pos_embed_interp: str = 'timm',
+                         fmt: WeightFormat = FORMATS_BY_NAME['timm']) -> LoadReport:
+    """Load a timm-layout state dict (or one the model's ``checkpoint_filter_fn`` converts) into a
+    timm model, before any pruning.
+
+    Head keys are ignored (the trunk has no classifier). ``strict=True`` raises when trunk keys
+    are missing. Position embeddings and patch embeddings are resized to the model's grid and
+    patch size (bicubic; antialias as ``pos_embed_interp`` says).
     """
     original_shapes = {k: tuple(v.shape) for k, v in state_dict.items()}
-    filter_fn = getattr(sys.modules[type(model).__module__], 'checkpoint_filter_fn', None)
-    if filter_fn is not None:
-        state_dict = filter_fn(state_dict, model)
+    state_dict = apply_timm_filter(model, state_dict, pos_embed_interp)
     own = model.state_dict()
-    report = LoadReport(source=source)
+    _resize_leftovers(model, state_dict, own, pos_embed_interp)
+    report = LoadReport(source=source, format=fmt.title if fmt.name != 'timm' else 'timm',
+                        pos_embed_interp=pos_embed_interp)
     report.ignored = [k for k in state_dict if k.startswith(HEAD_PREFIXES) and k not in own]
     usable = {k: v for k, v in state_dict.items() if k in own and k not in report.ignored}
     report.unexpected = [k for k in state_dict if k not in own and k not in report.ignored]
     report.missing = [k for k in own if k not in usable]
-    report.resized = [k for k in usable if k in original_shapes and original_shapes[k] != tuple(usable[k].shape)]
+    for k, v in usable.items():
+        if k == 'pos_embed' and k in original_shapes:
+            grid = getattr(getattr(model, 'patch_embed', None), 'grid_size', None)
+            before = _grid_positions(model, torch.empty(original_shapes[k]), fmt)
+            if grid is not None and before != grid[0] * grid[1]:
+                report.resized.append(k)
+        elif k in original_shapes and original_shapes[k] != tuple(v.shape):
+            report.resized.append(k)
     wrong = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
              for k, v in usable.items() if tuple(v.shape) != tuple(own[k].shape)]
     if wrong:
@@ -118,4 +174,53 @@ def load_into_timm_model(model: nn.Module, state_dict: Dict[str, torch.Tensor], 
                               f"{group_keys(report.missing)}")
     model.load_state_dict(usable, strict=False)
     report.loaded = len(usable)
+    return report
+
+
+CheckpointLike = Union[str, os.PathLike, Checkpoint, Mapping[str, torch.Tensor]]
+
+
+def _as_checkpoint(checkpoint: CheckpointLike) -> Checkpoint:
+    if isinstance(checkpoint, Checkpoint):
+        return checkpoint
+    if isinstance(checkpoint, Mapping):
+        return Checkpoint(OrderedDict(checkpoint), 'state dict')
+    return read_checkpoint(checkpoint)
+
+
+def load_checkpoint(model: nn.Module, checkpoint: CheckpointLike, strict: bool = False,
+                    pos_embed_interp: Optional[str] = None, prefix: Optional[str] = None) -> LoadReport:
+    """Load weights from any supported source into a timm ViT (before any pruning).
+
+    checkpoint: a weights file (.pth/.pt/.bin/.safetensors), a Hugging Face model folder, a
+    :class:`Checkpoint` or a state dict. Its layout is recognised (see :data:`FORMATS`), the ViT
+    is taken out of segmentor/classifier checkpoints (``prefix`` forces where it starts) and
+    converted to timm's layout. pos_embed_interp: how position embeddings are resized at load
+    time; None follows the source (:attr:`WeightFormat.pos_embed_interp`), which the report
+    records so the model can interpolate the same way at run time.
+    An unknown layout of which nothing fits the model raises :class:`CheckpointError` listing
+    what the checkpoint holds.
+    """
+    ck = _as_checkpoint(checkpoint)
+    vit, found_prefix, outside = split_vit(ck.state_dict, prefix)
+    fmt = detect_format(vit)
+    conversion = fmt.convert(vit)
+    interp = pos_embed_interp or fmt.pos_embed_interp
+    check_interpolation(interp)
+    report = load_into_timm_model(model, conversion.state_dict, ck.source, strict=False,
+                                  pos_embed_interp=interp, fmt=fmt)
+    if report.loaded == 0:
+        if fmt is UNKNOWN:
+            raise unknown_layout_error(ck.source, ck.state_dict, type(model).__name__)
+        raise CheckpointError(
+            f"{ck.source} is a {fmt.title} checkpoint but none of its tensors fit "
+            f"{type(model).__name__} (it has {group_keys(report.unexpected, limit=6)}): choose a timm "
+            f"model of the same family")
+    if outside:
+        report.dropped[f"{OUTSIDE_VIT} (which is under {found_prefix!r})"] = outside
+    report.dropped.update(conversion.dropped)
+    report.notes += conversion.notes + config_notes(ck.hf_config, model)
+    if strict and report.missing:
+        raise CheckpointError(f"strict loading: {ck.source} lacks {len(report.missing)} trunk tensors: "
+                              f"{group_keys(report.missing)}")
     return report
