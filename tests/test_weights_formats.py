@@ -1,0 +1,333 @@
+"""Recognising checkpoint layouts, the load report, errors, the pos-embed interpolation option,
+safe reading of training checkpoints and tools/convert_weights.py."""
+import copy
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from vitadapter import CheckpointError, TimmViTTrunk, ViTPyramid
+from vitadapter.weights import (POS_EMBED_INTERPOLATIONS, detect_format, interpolate_pos_grid,
+                                load_checkpoint, read_checkpoint)
+
+from conftest import TINY, tiny
+from test_weights_sources import build_hf, official_dinov2_state_dict, randomize
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOL = os.path.join(ROOT, 'tools', 'convert_weights.py')
+
+
+def timm_vit(name='vit_base_patch16_224', **kwargs):
+    return randomize(timm.create_model(name, img_size=64, **dict(TINY, **kwargs)))
+
+
+def trunk_equals(trunk: TimmViTTrunk, reference: dict) -> bool:
+    return all(torch.equal(v, reference[k]) for k, v in trunk.model.state_dict().items())
+
+
+# ---------------------------------------------------------------------------- detection
+def _mmseg_vit():
+    from mmseg.models.backbones import VisionTransformer
+    return VisionTransformer(img_size=64, embed_dims=64, num_layers=2, num_heads=2).state_dict()
+
+
+def _mmpretrain_vit():
+    backbones = pytest.importorskip('mmpretrain.models.backbones')
+    return backbones.VisionTransformer(arch=dict(embed_dims=64, num_layers=2, num_heads=2,
+                                                 feedforward_channels=128), img_size=64).state_dict()
+
+
+LAYOUTS = {
+    'timm': lambda: timm_vit().state_dict(),
+    'hf-vit': lambda: build_hf('vit').state_dict(),
+    'hf-dinov2': lambda: build_hf('dinov2').state_dict(),
+    'hf-dinov2-reg': lambda: build_hf('dinov2_reg').state_dict(),
+    'mmseg-vit': _mmseg_vit,
+    'mmpretrain-vit': _mmpretrain_vit,
+    'dinov2': lambda: official_dinov2_state_dict(timm_vit('vit_small_patch14_dinov2')),
+    'dinov2-reg': lambda: official_dinov2_state_dict(timm_vit('vit_small_patch14_reg4_dinov2')),
+    'mae': lambda: dict(timm_vit().state_dict(), mask_token=torch.zeros(1, 1, 64),
+                        **{'decoder_embed.weight': torch.zeros(32, 64)}),
+    'beit': lambda: timm_vit('beit_base_patch16_224').state_dict(),
+}
+
+
+@pytest.mark.parametrize('name', sorted(LAYOUTS))
+def test_layouts_are_detected(name):
+    assert detect_format(LAYOUTS[name]()).name == name
+
+
+def test_unknown_layout_lists_what_was_seen(tmp_path):
+    torch.save(timm.create_model('resnet18').state_dict(), tmp_path / 'resnet.pth')
+    with pytest.raises(CheckpointError) as err:
+        ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'resnet.pth'))
+    message = str(err.value)
+    assert 'resnet.pth: unknown checkpoint layout for VisionTransformer, none of its 122 tensors fit' in message
+    assert 'Seen: top-level names conv1 (1), bn1 (5), layer1 (24), layer2 (30), layer3 (30), ' \
+           'layer4 (30), fc (2)' in message
+    assert 'keys conv1.weight, bn1.weight, bn1.bias, bn1.running_mean' in message
+    assert 'Supported layouts: Hugging Face Dinov2WithRegistersModel, Hugging Face Dinov2Model, ' \
+           'Hugging Face ViTModel, mmsegmentation VisionTransformer' in message
+
+
+def test_recognised_layout_that_fits_nothing(tmp_path):
+    torch.save({'lm_head.weight': torch.zeros(8, 64)}, tmp_path / 'head_only.pth')
+    with pytest.raises(CheckpointError, match=r"is a BEiT \(microsoft/unilm\) checkpoint but none of "
+                                              r"its tensors fit VisionTransformer"):
+        ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'head_only.pth'))
+
+
+def test_checkpoint_with_two_vits_needs_a_prefix(tmp_path):
+    teacher, student = timm_vit().state_dict(), timm_vit().state_dict()
+    sd = {**{f'teacher.backbone.{k}': v for k, v in teacher.items()},
+          **{f'student.backbone.{k}': v for k, v in student.items()}}
+    torch.save(sd, tmp_path / 'train.pth')
+    with pytest.raises(CheckpointError, match=r"holds 2 ViTs \(patch embeddings under prefixes "
+                                              r"\['student.backbone.', 'teacher.backbone.'\]\); say "
+                                              r"which one with prefix="):
+        ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'train.pth'))
+    trunk = TimmViTTrunk(**tiny('vit'))
+    report = load_checkpoint(trunk.model, str(tmp_path / 'train.pth'), prefix='teacher.backbone.')
+    assert trunk_equals(trunk, teacher)
+    assert list(report.dropped) == ["outside the ViT (which is under 'teacher.backbone.')"]
+    with pytest.raises(CheckpointError, match="no key of the checkpoint starts with prefix 'ema.'"):
+        load_checkpoint(trunk.model, str(tmp_path / 'train.pth'), prefix='ema.')
+
+
+def test_hugging_face_folder_errors(tmp_path):
+    (tmp_path / 'config.json').write_text('{"model_type": "vit"}')
+    with pytest.raises(CheckpointError, match=r"is not a Hugging Face model folder: it has none of "
+                                              r"\('model.safetensors', .* \(it holds \['config.json'\]\)"):
+        ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match='or a Hugging Face model folder'):
+        ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'missing'))
+
+
+def test_sharded_hugging_face_folder(tmp_path):
+    hf = build_hf('dinov2')
+    hf.save_pretrained(tmp_path / 'one')
+    hf.save_pretrained(tmp_path / 'sharded', max_shard_size='100KB')
+    assert (tmp_path / 'sharded' / 'model.safetensors.index.json').exists()
+    one = TimmViTTrunk('vit_small_patch14_dinov2', img_size=56, **TINY, checkpoint=str(tmp_path / 'one'))
+    sharded = TimmViTTrunk('vit_small_patch14_dinov2', img_size=56, **TINY,
+                           checkpoint=str(tmp_path / 'sharded'))
+    assert sharded.load_report.loaded == one.load_report.loaded == 62
+    assert trunk_equals(sharded, one.model.state_dict())
+
+
+# ---------------------------------------------------------------------------- report
+def test_report_of_a_hugging_face_classifier(tmp_path):
+    transformers = pytest.importorskip('transformers')
+    config = transformers.ViTConfig(hidden_size=64, num_hidden_layers=4, num_attention_heads=2,
+                                    intermediate_size=256, image_size=64, patch_size=16,
+                                    layer_norm_eps=1e-6, num_labels=3)
+    transformers.ViTForImageClassification(config).save_pretrained(tmp_path, safe_serialization=False)
+    model = ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path))
+    assert str(model.load_report) == '\n'.join([
+        f"loaded 54 tensors from {tmp_path} (Hugging Face ViTModel layout)",
+        "  position embeddings at other sizes: bicubic without antialias (HF ViT/Dinov2, mmseg, mmpretrain)",
+        "  dropped, outside the ViT (which is under 'vit.'): 2: classifier.weight, classifier.bias"])
+
+
+def test_strict_loading_of_a_converted_checkpoint(tmp_path):
+    from mmseg.models.backbones import VisionTransformer
+    sd = VisionTransformer(img_size=64, embed_dims=64, num_layers=4, num_heads=2).state_dict()
+    sd = {k: v for k, v in sd.items() if not k.startswith('layers.3.ffn.')}
+    torch.save(sd, tmp_path / 'mmseg.pth')
+    report = ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'mmseg.pth')).load_report
+    assert 'missing (left as initialised): 6: blocks.*.mlp.fc1.weight, blocks.*.mlp.fc1.bias, ' \
+           'blocks.*.mlp.fc2.weight, blocks.*.mlp.fc2.bias, norm.weight, norm.bias' in str(report)
+    with pytest.raises(CheckpointError, match=r"strict loading: .*mmseg.pth lacks 6 trunk tensors: "
+                                              r"blocks.\*.mlp.fc1.weight"):
+        ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'mmseg.pth'), strict_load=True)
+
+
+def test_mae_pretraining_checkpoint(tmp_path):
+    donor = timm_vit()
+    sd = dict(donor.state_dict(), mask_token=torch.zeros(1, 1, 64),
+              decoder_pos_embed=torch.zeros(1, 17, 32), **{
+                  'decoder_embed.weight': torch.zeros(32, 64), 'decoder_embed.bias': torch.zeros(32),
+                  'decoder_blocks.0.norm1.weight': torch.ones(32), 'decoder_pred.weight': torch.zeros(768, 32)})
+    torch.save({'model': sd}, tmp_path / 'mae_pretrain.pth')
+    model = ViTPyramid(**tiny('vit'), out_indices=(0, 1, 2, 3), norm=True,
+                       checkpoint=str(tmp_path / 'mae_pretrain.pth'))
+    assert trunk_equals(model.trunk, donor.state_dict())
+    report = model.load_report
+    assert report.format == 'MAE pretraining (facebookresearch/mae)'
+    assert report.dropped == {
+        'MAE decoder (pretraining only, not part of the encoder)':
+            ['decoder_pos_embed', 'decoder_embed.weight', 'decoder_embed.bias',
+             'decoder_blocks.0.norm1.weight', 'decoder_pred.weight'],
+        'mask token (masked-image modelling only)': ['mask_token']}
+    assert report.ignored == ['head.weight', 'head.bias']
+
+
+def test_beit_pretraining_checkpoint_with_shared_relative_position_bias(tmp_path):
+    donor = timm_vit('beit_base_patch16_224')
+    sd = {k: v for k, v in donor.state_dict().items() if 'relative_position_bias_table' not in k}
+    shared = torch.randn_like(donor.state_dict()['blocks.0.attn.relative_position_bias_table'])
+    sd.update({'rel_pos_bias.relative_position_bias_table': shared,
+               'rel_pos_bias.relative_position_index': torch.zeros(17, 17, dtype=torch.long),
+               'mask_token': torch.zeros(1, 1, 64), 'lm_head.weight': torch.zeros(8192, 64),
+               'lm_head.bias': torch.zeros(8192)})
+    torch.save({'model': sd}, tmp_path / 'beit_pretrain.pth')
+    model = ViTPyramid(model_name='beit_base_patch16_224', img_size=64, **TINY, out_indices=(0, 1, 2, 3),
+                       checkpoint=str(tmp_path / 'beit_pretrain.pth'))
+    own = model.trunk.model.state_dict()
+    assert all(torch.equal(own[f'blocks.{i}.attn.relative_position_bias_table'], shared) for i in range(4))
+    report = model.load_report
+    assert not report.missing and not report.unexpected
+    assert report.dropped == {'mask token (masked-image modelling only)': ['mask_token'],
+                              'BEiT pretraining head (lm_head, cls_pt_layers)': ['lm_head.weight', 'lm_head.bias'],
+                              'relative position index (a buffer timm rebuilds)':
+                                  ['rel_pos_bias.relative_position_index']}
+
+
+def test_patch_embedding_is_resampled_when_patch_sizes_differ(tmp_path):
+    hf = build_hf('vit')
+    hf.save_pretrained(tmp_path)
+    trunk = TimmViTTrunk(**tiny('vit'), patch_size=8, checkpoint=str(tmp_path))
+    assert sorted(trunk.load_report.resized) == ['patch_embed.proj.weight', 'pos_embed']
+    assert trunk.model.patch_embed.proj.weight.shape == (64, 3, 8, 8)
+    expected = timm.layers.resample_patch_embed(
+        hf.embeddings.patch_embeddings.projection.weight.detach(), [8, 8], antialias=False)
+    assert torch.equal(trunk.model.patch_embed.proj.weight, expected)
+
+
+# ---------------------------------------------------------------------------- pretrained=True
+def test_pretrained_true_reads_timm_file_overlay_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    donor = timm_vit(num_classes=10)
+    save_file({k: v.contiguous() for k, v in donor.state_dict().items()}, str(tmp_path / 'w.safetensors'))
+    model = ViTPyramid(**tiny('vit'), out_indices=(0, 1, 2, 3), norm=True, pretrained=True,
+                       pretrained_cfg_overlay=dict(file=str(tmp_path / 'w.safetensors')))
+    assert trunk_equals(model.trunk, donor.state_dict())
+
+
+# ---------------------------------------------------------------------------- interpolation
+def test_interpolation_rules():
+    grid = torch.randn(1, 4 * 4, 8)
+    image = grid.reshape(1, 4, 4, 8).permute(0, 3, 1, 2)
+    flat = lambda t: t.permute(0, 2, 3, 1).reshape(1, -1, 8)  # noqa: E731
+    assert torch.equal(interpolate_pos_grid(grid, (4, 4), (5, 7), 'timm'),
+                       flat(F.interpolate(image, size=(5, 7), mode='bicubic', antialias=True)))
+    assert torch.equal(interpolate_pos_grid(grid, (4, 4), (5, 7), 'bicubic'),
+                       flat(F.interpolate(image, size=(5, 7), mode='bicubic', align_corners=False)))
+    assert torch.equal(interpolate_pos_grid(grid, (4, 4), (5, 7), 'dinov2'),
+                       flat(F.interpolate(image, scale_factor=(5.1 / 4, 7.1 / 4), mode='bicubic')))
+    results = [interpolate_pos_grid(grid, (4, 4), (5, 7), name) for name in sorted(POS_EMBED_INTERPOLATIONS)]
+    assert all((a - b).abs().max() > 1e-3 for i, a in enumerate(results) for b in results[i + 1:])
+    assert interpolate_pos_grid(grid, (4, 4), (4, 4), 'dinov2') is grid
+
+
+def test_pos_embed_interp_option():
+    with pytest.raises(ValueError, match=r"pos_embed_interp='area' is not one of \['bicubic', "
+                                         r"'dinov2', 'timm'\] \(None follows the checkpoint's source\)"):
+        ViTPyramid(**tiny('vit'), pos_embed_interp='area')
+    with pytest.raises(ValueError, match=r"pos_embed_interp='bicubic' needs a timm VisionTransformer "
+                                         r"with absolute position embeddings; Eva interpolates"):
+        ViTPyramid(**tiny('eva02'), pos_embed_interp='bicubic')
+    assert ViTPyramid(**tiny('eva02')).trunk.pos_embed_interp == 'timm'
+    timm_rule = ViTPyramid(**tiny('vit'), pyramid='feature2pyramid').eval()
+    plain = ViTPyramid(**tiny('vit'), pyramid='feature2pyramid', pos_embed_interp='bicubic').eval()
+    plain.load_state_dict(timm_rule.state_dict())
+    with torch.no_grad():
+        native, other = torch.randn(1, 3, 64, 64), torch.randn(1, 3, 80, 112)
+        assert all(torch.equal(a, b) for a, b in zip(plain(native), timm_rule(native)))
+        assert (plain(other)[2] - timm_rule(other)[2]).abs().max() > 1e-3
+        copied = copy.deepcopy(plain)  # mmengine's EMA hooks deep-copy models
+        assert copied.trunk.model._pos_embed.__self__ is copied.trunk.model
+        assert torch.equal(copied(other)[2], plain(other)[2])
+
+
+# ---------------------------------------------------------------------------- safe reading
+class Evil:
+    """Unpickling it runs a command (``marker`` says which file the command creates)."""
+    def __init__(self, marker, via_os=False):
+        self.marker, self.via_os = str(marker), via_os
+
+    def __reduce__(self):
+        if self.via_os:
+            return os.system, (f'touch {self.marker}',)
+        return shutil.copyfile, (__file__, self.marker)
+
+
+def test_placeholders_keep_tensors_and_run_nothing(tmp_path):
+    marker = tmp_path / 'pwned'
+    torch.save({'state_dict': {'w': torch.ones(2)}, 'evil': Evil(marker)}, tmp_path / 'evil.pth')
+    with pytest.raises(CheckpointError, match=r"weights_only=True\). It pickles objects besides "
+                                              r"tensors \(shutil.copyfile\): `python tools/convert_weights.py"):
+        read_checkpoint(tmp_path / 'evil.pth')
+    ck = read_checkpoint(tmp_path / 'evil.pth', pickled_objects='placeholder')
+    assert list(ck.state_dict) == ['w'] and ck.placeholders == ['shutil.copyfile']
+    assert not marker.exists()
+    # torch refuses globals of os/sys/posix outright, placeholders or not
+    torch.save({'w': torch.ones(2), 'evil': Evil(marker, via_os=True)}, tmp_path / 'evil_os.pth')
+    with pytest.raises(CheckpointError, match='posix is blocked'):
+        read_checkpoint(tmp_path / 'evil_os.pth', pickled_objects='placeholder')
+    assert not marker.exists()
+
+
+def mmengine_segmentor_checkpoint(path, model: ViTPyramid) -> None:
+    """What mmengine's runner saves for a trained segmentor: the weights beside metadata, the
+    message hub (HistoryBuffer objects with numpy arrays) and the optimizer state."""
+    import numpy as np
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_instance('vitadapter-test-export')
+    hub.update_scalar('train/loss', np.float64(0.5))
+    state = {f'backbone.{k}': v for k, v in model.state_dict().items()}
+    state['decode_head.conv_seg.weight'] = torch.zeros(3, 64, 1, 1)
+    torch.save({'meta': {'epoch': 2, 'iter': 40, 'dataset_meta': {'classes': ('a', 'b', 'c')}},
+                'state_dict': state, 'message_hub': hub.state_dict(),
+                'optimizer': {'state': {}, 'param_groups': [{'lr': 0.1, 'params': [0]}]}}, path)
+
+
+def test_export_trunk_of_a_trained_vitadapter_segmentor(tmp_path):
+    trained = ViTPyramid(**tiny('vit'), out_indices=(0, 1, 2, 3), norm=True).eval()
+    randomize(trained)
+    mmengine_segmentor_checkpoint(tmp_path / 'iter_40.pth', trained)
+    with pytest.raises(CheckpointError, match=r"pickles objects besides tensors \(.*mmengine.logging."
+                                              r"history_buffer.HistoryBuffer.*tools/convert_weights.py"):
+        ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'iter_40.pth'))
+    done = subprocess.run([sys.executable, TOOL, str(tmp_path / 'iter_40.pth'), str(tmp_path / 'trunk.safetensors')],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "timm layout, ViT under 'backbone.trunk.model.'" in done.stdout
+    assert 'pickled objects replaced by inert placeholders (nothing was run): ' in done.stdout
+    assert 'mmengine.logging.history_buffer.HistoryBuffer' in done.stdout
+    assert "4 blocks, width 64, patch 16x16, 17 positions (4x4 grid + class), class token, final norm" in done.stdout
+    reused = ViTPyramid(**tiny('vit'), out_indices=(0, 1, 2, 3), norm=True,
+                        checkpoint=str(tmp_path / 'trunk.safetensors')).eval()
+    assert not reused.load_report.missing and not reused.load_report.unexpected
+    assert trunk_equals(reused.trunk, trained.trunk.model.state_dict())
+    x = torch.randn(1, 3, 80, 96)
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(reused.trunk(x).maps, trained.trunk(x).maps))
+
+
+def test_tool_writes_timm_files_that_timm_itself_loads(tmp_path):
+    """HF Dinov2WithRegisters -> .pth in timm layout (through timm's DINOv2 conversion, run on a
+    weightless shell): timm.create_model(pretrained=True, pretrained_cfg_overlay=dict(file=...))
+    loads it strictly, and gives what the trunk loading the HF folder gives."""
+    sys.path.insert(0, os.path.join(ROOT, 'tools'))
+    import convert_weights
+    hf = build_hf('dinov2_reg')
+    hf.save_pretrained(tmp_path / 'hf')
+    assert convert_weights.main([str(tmp_path / 'hf'), str(tmp_path / 'timm.pth'), '--to', 'timm']) == 0
+    sd = torch.load(tmp_path / 'timm.pth', weights_only=True)
+    assert 'reg_token' in sd and 'mask_token' not in sd and sd['pos_embed'].shape == (1, 16, 64)
+    model = timm.create_model('vit_small_patch14_reg4_dinov2', img_size=56, **TINY, pretrained=True,
+                              pretrained_cfg_overlay=dict(file=str(tmp_path / 'timm.pth'))).eval()
+    trunk = TimmViTTrunk('vit_small_patch14_reg4_dinov2', img_size=56, **TINY, out_indices=(3,),
+                         checkpoint=str(tmp_path / 'hf')).eval()
+    x = torch.randn(1, 3, 56, 56)
+    with torch.no_grad():
+        ref = model.forward_intermediates(x, indices=[3], intermediates_only=True)[0]
+        assert torch.equal(trunk(x).maps[0], ref)
+    assert convert_weights.main([str(tmp_path / 'hf' / 'config.json'), str(tmp_path / 'x.pth')]) == 1
