@@ -6,9 +6,8 @@ The steps, each in its own module:
 2. take the ViT out of larger checkpoints and recognise its layout (:mod:`.formats`);
 3. convert it to timm's layout (:mod:`.convert_hf`, :mod:`.convert_mm`, :mod:`.convert_timm_family`);
 4. let the timm model's own ``checkpoint_filter_fn`` adapt it (original DINOv2 keys, position
-   embeddings resized to the model's grid, patch embeddings resampled to its patch size), so what
-   timm can load, vitadapter loads the same way; what the filter leaves at another size is resized
-   with timm's ``resample_patch_embed`` / ``resample_abs_pos_embed``;
+   embeddings resized to the model's grid with ``resample_abs_pos_embed``, patch embeddings to its
+   patch size with ``resample_patch_embed``), so what timm can load, vitadapter loads the same way;
 5. load it and report: loaded N tensors, resized which, missing which, unexpected which, dropped
    which and why (HF pooler, decode heads...), grouped by pattern.
 """
@@ -22,7 +21,6 @@ from typing import Dict, List, Mapping, Optional, Union
 
 import torch
 import torch.nn as nn
-from timm.layers import resample_abs_pos_embed, resample_patch_embed
 
 from .formats import FORMATS_BY_NAME, UNKNOWN, WeightFormat, detect_format, key_patterns, split_vit, \
     unknown_layout_error
@@ -106,34 +104,12 @@ def apply_timm_filter(model: nn.Module, state_dict: Dict[str, torch.Tensor],
     return filter_fn(OrderedDict(state_dict), model, **kwargs)
 
 
-def _resize_leftovers(model: nn.Module, state_dict: Dict[str, torch.Tensor], own: Dict[str, torch.Tensor],
-                      pos_embed_interp: str) -> None:
-    """Resize what the model's filter left at another patch size / grid (in place), with timm's
-    resampling functions. Only the two tensors whose size depends on the geometry."""
-    antialias = check_interpolation(pos_embed_interp).antialias
-    key = 'patch_embed.proj.weight'
-    if key in state_dict and key in own and state_dict[key].ndim == 4 and \
-            state_dict[key].shape[:2] == own[key].shape[:2] and state_dict[key].shape != own[key].shape:
-        state_dict[key] = resample_patch_embed(state_dict[key], list(own[key].shape[-2:]),
-                                               antialias=antialias)
-    key = 'pos_embed'
-    if key in state_dict and key in own and state_dict[key].shape != own[key].shape and \
-            getattr(model, 'patch_embed', None) is not None:
-        grid = tuple(model.patch_embed.grid_size)
-        prefix = own[key].shape[1] - grid[0] * grid[1]
-        old = state_dict[key].shape[1] - prefix
-        side = math.isqrt(max(old, 0))
-        if prefix >= 0 and side * side == old:
-            state_dict[key] = resample_abs_pos_embed(state_dict[key], list(grid), (side, side),
-                                                     num_prefix_tokens=prefix, antialias=antialias)
-
-
-def _grid_positions(model: nn.Module, pos_embed: torch.Tensor, fmt: WeightFormat) -> Optional[int]:
-    """How many patch-grid positions a checkpoint's ``pos_embed`` holds (prefix tokens excluded)."""
-    if fmt.name != 'timm' and fmt.name != 'unknown':
-        return pos_embed.shape[1] - 1  # every other source stores the class token's position
+def _grid_positions(model: nn.Module, num_positions: int, fmt: WeightFormat) -> int:
+    """How many of a checkpoint's ``num_positions`` position embeddings are patch-grid ones."""
+    if fmt.name not in ('timm', 'unknown'):
+        return num_positions - 1  # every other source stores the class token's position
     prefix = 0 if getattr(model, 'no_embed_class', False) else int(getattr(model, 'num_prefix_tokens', 1))
-    return pos_embed.shape[1] - prefix
+    return num_positions - prefix
 
 
 def load_into_timm_model(model: nn.Module, state_dict: Dict[str, torch.Tensor], source: str,
@@ -143,13 +119,12 @@ def load_into_timm_model(model: nn.Module, state_dict: Dict[str, torch.Tensor], 
     timm model, before any pruning.
 
     Head keys are ignored (the trunk has no classifier). ``strict=True`` raises when trunk keys
-    are missing. Position embeddings and patch embeddings are resized to the model's grid and
-    patch size (bicubic; antialias as ``pos_embed_interp`` says).
+    are missing. The model's filter resizes position and patch embeddings to its grid and patch
+    size (bicubic; antialias as ``pos_embed_interp`` says).
     """
     original_shapes = {k: tuple(v.shape) for k, v in state_dict.items()}
     state_dict = apply_timm_filter(model, state_dict, pos_embed_interp)
     own = model.state_dict()
-    _resize_leftovers(model, state_dict, own, pos_embed_interp)
     report = LoadReport(source=source, format=fmt.title if fmt.name != 'timm' else 'timm',
                         pos_embed_interp=pos_embed_interp)
     report.ignored = [k for k in state_dict if k.startswith(HEAD_PREFIXES) and k not in own]
@@ -159,7 +134,7 @@ def load_into_timm_model(model: nn.Module, state_dict: Dict[str, torch.Tensor], 
     for k, v in usable.items():
         if k == 'pos_embed' and k in original_shapes:
             grid = getattr(getattr(model, 'patch_embed', None), 'grid_size', None)
-            before = _grid_positions(model, torch.empty(original_shapes[k]), fmt)
+            before = _grid_positions(model, original_shapes[k][1], fmt)
             if grid is not None and before != grid[0] * grid[1]:
                 report.resized.append(k)
         elif k in original_shapes and original_shapes[k] != tuple(v.shape):
