@@ -43,7 +43,8 @@ class LoadReport:
     tensors the model has no place for. ignored: classifier head tensors. dropped: reason -> keys
     removed on purpose (HF pooler, mask token, decode heads...). pos_embed_interp: how the model
     interpolates its position embeddings at other input sizes (see
-    :mod:`vitadapter.weights.interpolation`).
+    :mod:`vitadapter.weights.interpolation`). notes: what else the user should know (a LayerNorm
+    epsilon of the source that differs from the model's, a bias the source does not have).
     """
     source: str
     loaded: int = 0
@@ -170,9 +171,11 @@ def load_checkpoint(model: nn.Module, checkpoint: CheckpointLike, strict: bool =
     checkpoint: a weights file (.pth/.pt/.bin/.safetensors), a Hugging Face model folder, a
     :class:`Checkpoint` or a state dict. Its layout is recognised (see :data:`FORMATS`), the ViT
     is taken out of segmentor/classifier checkpoints (``prefix`` forces where it starts) and
-    converted to timm's layout. pos_embed_interp: how position embeddings are resized at load
-    time; None follows the source (:attr:`WeightFormat.pos_embed_interp`), which the report
-    records so the model can interpolate the same way at run time.
+    converted to timm's layout. pos_embed_interp: the interpolation rule; None follows the source
+    (:attr:`WeightFormat.pos_embed_interp`). Position embeddings stored for another grid than the
+    model's are resized now with the rule's antialias setting (bicubic to the size; DINOv2's
+    scale-factor offset has no load-time counterpart). The report records the rule so the model
+    can interpolate the same way at run time (``TimmViTTrunk`` does).
     An unknown layout of which nothing fits the model raises :class:`CheckpointError` listing
     what the checkpoint holds.
     """

@@ -20,7 +20,6 @@ from typing import Dict, List, Mapping, Optional
 import torch
 
 WRAPPER_KEYS = ('state_dict', 'model', 'module', 'state_dict_ema', 'model_ema')
-WEIGHT_SUFFIXES = ('.pth', '.pt', '.bin', '.ckpt', '.safetensors')
 # A Hugging Face model folder: single-file weights first, then sharded ones (index.json).
 HF_WEIGHT_FILES = ('model.safetensors', 'pytorch_model.bin')
 HF_INDEX_FILES = ('model.safetensors.index.json', 'pytorch_model.bin.index.json')
