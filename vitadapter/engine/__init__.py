@@ -1,9 +1,18 @@
-"""mmsegmentation / mmengine glue: registering vitadapter's classes in their registries.
+"""mmsegmentation / mmengine glue: vitadapter's classes in their registries.
 
 Importing this package needs mmsegmentation; ``import vitadapter`` does it when mmseg is present.
 """
+from .amp import CPUAmpOptimWrapper  # registers itself
+from .checkpoint_safety import allow_mmengine_checkpoint_globals
+from .datasets import CamVidDataset  # registers itself
+from .demo_data import ShapesDataset, make_shapes_dataset  # registers itself
+from .optimizer import ViTLayerDecayOptimizerConstructor  # registers itself
 from .registry import register_all
+from .sync_bn import CPUSyncBatchNorm  # registers 'CPUSyncBN'
+from .runtime import finish_distributed, prepare_config, resolve_head_channels
 
 register_all()
 
-__all__ = ['register_all']
+__all__ = ['register_all', 'prepare_config', 'finish_distributed', 'resolve_head_channels', 'CamVidDataset', 'ShapesDataset',
+           'make_shapes_dataset', 'CPUSyncBatchNorm', 'CPUAmpOptimWrapper',
+           'ViTLayerDecayOptimizerConstructor', 'allow_mmengine_checkpoint_globals']

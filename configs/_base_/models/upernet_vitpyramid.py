@@ -1,15 +1,14 @@
 # UperNet on a ViTPyramid backbone (ViT-S/16, default channel-halving pyramid: 96/192/384/384
 # channels at strides 4/8/16/32).
-# Swap the ViT by changing backbone.model_name; in_channels must be the backbone's
-# feature_info.channels() (`python tools/demo.py --config THIS` prints them).
+# Swap the ViT by changing backbone.model_name: the heads' in_channels='auto' are filled from the
+# backbone's feature_info by vitadapter's tools (explicit values are checked against it).
 custom_imports = dict(imports=['vitadapter'], allow_failed_imports=False)
 
 # BN in the heads works on one CPU/GPU; multi-GPU runs convert it to SyncBN (mmengine sync_bn).
 norm_cfg = dict(type='BN', requires_grad=True)
-crop_size = (512, 512)
+# Training configs set data_preprocessor.size to their crop size (batches are padded to it).
 data_preprocessor = dict(
     type='SegDataPreProcessor',
-    size=crop_size,
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
@@ -32,7 +31,7 @@ model = dict(
         norm_cfg=dict(type='LN2d', eps=1e-6)),
     decode_head=dict(
         type='UPerHead',
-        in_channels=[96, 192, 384, 384],
+        in_channels='auto',
         in_index=[0, 1, 2, 3],
         pool_scales=(1, 2, 3, 6),
         channels=512,
@@ -43,7 +42,7 @@ model = dict(
         loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
     auxiliary_head=dict(
         type='FCNHead',
-        in_channels=384,
+        in_channels='auto',
         in_index=2,
         channels=256,
         num_convs=1,

@@ -1,0 +1,265 @@
+"""Training through mmengine's Runner: layer decay, resume, DDP, AMP, grad checkpointing, freezing.
+
+Every run is tiny (ViT with 2-4 blocks of width 32-64, 32x32 generated images, a few iterations)
+so the file runs in about a minute on two CPU cores.
+"""
+import copy
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+from mmseg.registry import MODELS
+
+from vitadapter.engine import make_shapes_dataset, prepare_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO_CONFIG = os.path.join(ROOT, 'configs', 'demo', 'upernet_vit-t16_400it_shapes-96x96.py')
+TRAIN = os.path.join(ROOT, 'tools', 'train.py')
+
+
+@pytest.fixture(scope='module')
+def shapes_root(tmp_path_factory):
+    return make_shapes_dataset(str(tmp_path_factory.mktemp('shapes')), num_train=16, num_val=4,
+                               size=(32, 32))
+
+
+def tiny_cfg(work_dir, data_root, max_iters=4, **backbone):
+    """The demo config shrunk to seconds: deterministic (no dropout, no random augmentation)."""
+    cfg = Config.fromfile(DEMO_CONFIG)
+    cfg.work_dir = str(work_dir)
+    cfg.model.data_preprocessor.size = (32, 32)
+    cfg.model.backbone.update(dict(img_size=32, depth=4, embed_dim=32, num_heads=2), **backbone)
+    cfg.model.decode_head.update(channels=16, pool_scales=(1, 2))
+    cfg.model.auxiliary_head.update(channels=8)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.data_root = data_root
+    cfg.train_dataloader.batch_size = 2
+    cfg.train_dataloader.dataset.pipeline = [
+        p for p in cfg.train_dataloader.dataset.pipeline if p['type'] != 'RandomFlip']
+    cfg.train_cfg.update(max_iters=max_iters, val_interval=max_iters)
+    cfg.param_scheduler = [dict(type='PolyLR', eta_min=0.0, power=1.0, begin=0, end=max_iters,
+                                by_epoch=False)]
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint.update(interval=max_iters, max_keep_ckpts=5)
+    cfg.default_hooks.pop('visualization')
+    cfg.randomness = dict(seed=0, deterministic=True)
+    cfg.log_level = 'WARNING'
+    return cfg
+
+
+def logged(work_dir, key='loss'):
+    """{iteration: value} of a scalar logged by mmengine (vis_data/scalars.json)."""
+    values = {}
+    for dirpath, _, files in os.walk(work_dir):
+        if 'scalars.json' in files:
+            with open(os.path.join(dirpath, 'scalars.json')) as f:
+                for line in f:
+                    row = json.loads(line)
+                    if key in row and 'step' in row:
+                        values[row['step']] = row[key]
+    return values
+
+
+# ------------------------------------------------------------------------------ layer decay
+def test_layer_decay_lr_and_weight_decay_per_parameter(tmp_path, shapes_root):
+    cfg = prepare_config(tiny_cfg(tmp_path, shapes_root))
+    init_default_scope('mmseg')
+    model = MODELS.build(cfg.model)
+    wrapper_cfg = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1.0, weight_decay=0.05),
+                       constructor='ViTLayerDecayOptimizerConstructor',
+                       paramwise_cfg=dict(layer_decay_rate=0.5))
+    optim = build_optim_wrapper(model, wrapper_cfg).optimizer
+    lr, wd = {}, {}
+    for group in optim.param_groups:
+        for name in group['param_names']:
+            lr[name], wd[name] = group['lr'], group['weight_decay']
+    vit = 'backbone.trunk.model.'
+    # 4 blocks: stem = layer 0 -> 0.5 ** 5; block i -> 0.5 ** (4 - i); the rest -> 1
+    assert lr[vit + 'patch_embed.proj.weight'] == 0.5 ** 5
+    assert lr[vit + 'pos_embed'] == lr[vit + 'cls_token'] == 0.5 ** 5
+    for i in range(4):
+        assert lr[vit + f'blocks.{i}.attn.qkv.weight'] == 0.5 ** (4 - i)
+        assert lr[vit + f'blocks.{i}.norm1.weight'] == 0.5 ** (4 - i)
+    neck_and_heads = [n for n in lr if not n.startswith(vit)]
+    assert any(n.startswith('backbone.neck.') for n in neck_and_heads)
+    assert any(n.startswith('decode_head.') for n in neck_and_heads)
+    assert all(lr[n] == 1.0 for n in neck_and_heads)
+    # weight decay: none on 1-D parameters, position embeddings and tokens
+    for name in (vit + 'pos_embed', vit + 'cls_token', vit + 'blocks.0.norm1.weight',
+                 vit + 'blocks.0.attn.qkv.bias', 'decode_head.conv_seg.bias'):
+        assert wd[name] == 0.0, name
+    for name in (vit + 'blocks.0.attn.qkv.weight', vit + 'patch_embed.proj.weight',
+                 'decode_head.conv_seg.weight', 'backbone.neck.levels.0.0.weight'):
+        assert wd[name] == 0.05, name
+    assert set(lr) == {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_layer_decay_register_tokens_and_errors(tmp_path, shapes_root):
+    cfg = prepare_config(tiny_cfg(tmp_path, shapes_root, model_name='vit_small_patch14_reg4_dinov2'))
+    init_default_scope('mmseg')
+    model = MODELS.build(cfg.model)
+    wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1.0, weight_decay=0.05),
+                   constructor='ViTLayerDecayOptimizerConstructor', paramwise_cfg=dict(layer_decay_rate=0.9))
+    groups = build_optim_wrapper(model, wrapper).optimizer.param_groups
+    names = {n: g for g in groups for n in g['param_names']}
+    reg = names['backbone.trunk.model.reg_token']
+    assert reg['weight_decay'] == 0.0 and reg['lr'] == pytest.approx(0.9 ** 5)
+    with pytest.raises(ValueError, match=r'layer_decay_rate must be in \(0, 1\]'):
+        build_optim_wrapper(model, dict(wrapper, paramwise_cfg=dict(layer_decay_rate=1.5)))
+    with pytest.raises(ValueError, match='found no vitadapter trunk'):
+        build_optim_wrapper(torch.nn.Linear(2, 2), wrapper)
+
+
+# ------------------------------------------------------------------------------ head channels
+def test_head_in_channels_follow_feature_info(tmp_path, shapes_root):
+    cfg = prepare_config(tiny_cfg(tmp_path, shapes_root))
+    assert cfg.model.decode_head.in_channels == [8, 16, 32, 32]
+    assert cfg.model.auxiliary_head.in_channels == 32
+    bad = tiny_cfg(tmp_path, shapes_root)
+    bad.model.decode_head.in_channels = [64, 64, 64, 64]
+    with pytest.raises(ValueError, match=r"decode_head.in_channels=\[64, 64, 64, 64\] does not match "
+                                         r"the backbone.*\[8, 16, 32, 32\].*in_channels='auto'"):
+        prepare_config(bad)
+
+
+# ------------------------------------------------------------------------------ runs
+def run_train(cfg, *extra, nproc=1, cwd=None):
+    """tools/train.py (or tools/dist_train.sh with nproc > 1) in a subprocess, on a dumped config."""
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    path = os.path.join(cfg.work_dir, 'cfg.py')
+    cfg.dump(path)
+    if nproc == 1:
+        cmd = [sys.executable, TRAIN, path, *extra]
+    else:
+        cmd = ['bash', os.path.join(ROOT, 'tools', 'dist_train.sh'), path, str(nproc), *extra]
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'],
+               OMP_NUM_THREADS='1', PORT=str(29500 + os.getpid() % 1000))
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or ROOT, env=env)
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, shapes_root):
+    full = tiny_cfg(tmp_path / 'full', shapes_root, max_iters=6)
+    full.default_hooks.checkpoint.interval = 3
+    out = run_train(full)
+    assert out.returncode == 0, out.stderr[-3000:]
+    reference = logged(tmp_path / 'full')
+    assert sorted(reference) == [1, 2, 3, 4, 5, 6]
+
+    # the same run, killed right after the checkpoint of iteration 3 is written
+    killed = copy.deepcopy(full)
+    killed.work_dir = str(tmp_path / 'killed')
+    killed.custom_imports = dict(imports=['vitadapter', 'crash_hook'], allow_failed_imports=False)
+    killed.custom_hooks = [dict(type='CrashAfterIter', iteration=3, priority='LOWEST')]
+    hook_dir = tmp_path / 'hook'
+    hook_dir.mkdir()
+    (hook_dir / 'crash_hook.py').write_text(
+        "import os\n"
+        "from mmengine.hooks import Hook\n"
+        "from mmseg.registry import HOOKS\n"
+        "@HOOKS.register_module()\n"
+        "class CrashAfterIter(Hook):\n"
+        "    def __init__(self, iteration):\n"
+        "        self.iteration = iteration\n"
+        "    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):\n"
+        "        if runner.iter + 1 == self.iteration:\n"
+        "            os._exit(17)\n")
+    os.environ['PYTHONPATH'] = str(hook_dir) + os.pathsep + os.environ.get('PYTHONPATH', '')
+    try:
+        out = run_train(killed)
+        assert out.returncode == 17, out.stderr[-3000:]
+        assert os.path.exists(tmp_path / 'killed' / 'iter_3.pth')
+        assert not os.path.exists(tmp_path / 'killed' / 'iter_6.pth')
+        resumed = copy.deepcopy(killed)
+        resumed.custom_hooks = []
+        out = run_train(resumed, '--resume')
+    finally:
+        os.environ['PYTHONPATH'] = os.environ['PYTHONPATH'].split(os.pathsep, 1)[1]
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'resumed' in (out.stdout + out.stderr).lower() or os.path.exists(tmp_path / 'killed' / 'iter_6.pth')
+    after = logged(tmp_path / 'killed')
+    for it in (4, 5, 6):
+        assert after[it] == pytest.approx(reference[it], rel=1e-5, abs=1e-6), (it, after[it], reference[it])
+
+
+def test_resume_loads_safely_without_disabling_weights_only(tmp_path, shapes_root):
+    """mmengine checkpoints load with torch.load(weights_only=True) once vitadapter allowed the
+    few classes they need; an arbitrary pickled object is still refused."""
+    cfg = tiny_cfg(tmp_path, shapes_root, max_iters=1)
+    out = run_train(cfg)
+    assert out.returncode == 0, out.stderr[-3000:]
+    import vitadapter.engine  # noqa: F401  (allowlist installed by prepare_config)
+    from vitadapter.engine import allow_mmengine_checkpoint_globals
+    allow_mmengine_checkpoint_globals()
+    ckpt = torch.load(tmp_path / 'iter_1.pth', map_location='cpu', weights_only=True)
+    assert ckpt['meta']['iter'] == 1 and 'message_hub' in ckpt and 'optimizer' in ckpt
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ('echo pwned',))
+    torch.save({'x': Evil()}, tmp_path / 'evil.pth', _use_new_zipfile_serialization=True)
+    with pytest.raises(Exception, match='(?i)weights_only|unsupported global'):
+        torch.load(tmp_path / 'evil.pth', weights_only=True)
+
+
+def final_weights(work_dir, iteration):
+    from vitadapter.engine import allow_mmengine_checkpoint_globals
+    allow_mmengine_checkpoint_globals()
+    state = torch.load(os.path.join(work_dir, f'iter_{iteration}.pth'), map_location='cpu',
+                       weights_only=True)['state_dict']
+    return state
+
+
+def test_ddp_two_processes_match_one_process_with_double_batch(tmp_path, shapes_root):
+    single = tiny_cfg(tmp_path / 'single', shapes_root, max_iters=3)
+    single.train_dataloader.batch_size = 4
+    ddp = tiny_cfg(tmp_path / 'ddp', shapes_root, max_iters=3)
+    ddp.train_dataloader.batch_size = 2
+    out = run_train(single)
+    assert out.returncode == 0, out.stderr[-3000:]
+    out = run_train(ddp, nproc=2)
+    assert out.returncode == 0, out.stderr[-3000:]
+    dumped = Config.fromfile(str(tmp_path / 'ddp' / 'cfg.py'))  # the runner's dump of the final config
+    assert dumped.launcher == 'pytorch' and dumped.env_cfg.dist_cfg.backend == 'gloo'
+    assert dumped.model.decode_head.norm_cfg.type == 'CPUSyncBN'
+    a, b = final_weights(tmp_path / 'single', 3), final_weights(tmp_path / 'ddp', 3)
+    assert a.keys() == b.keys()
+    worst = max((a[k].float() - b[k].float()).abs().max().item() for k in a if a[k].is_floating_point())
+    assert worst < 2e-4, worst
+    # the heads' BN running statistics were synchronised: identical to the single process's
+    for bn in ('decode_head.bottleneck.bn.running_mean', 'decode_head.bottleneck.bn.running_var'):
+        diff = (a[bn] - b[bn]).abs().max().item()
+        assert diff < 1e-4, (bn, diff)
+
+
+def test_amp_bf16_and_grad_checkpointing_train(tmp_path, shapes_root):
+    cfg = tiny_cfg(tmp_path / 'amp', shapes_root, max_iters=2, grad_checkpointing=True)
+    out = run_train(cfg, '--amp')
+    assert out.returncode == 0, out.stderr[-3000:]
+    losses = logged(tmp_path / 'amp')
+    assert sorted(losses) == [1, 2] and all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+    dumped = Config.fromfile(str(tmp_path / 'amp' / 'cfg.py'))  # the runner's dump of the final config
+    assert dumped.optim_wrapper.type == 'CPUAmpOptimWrapper' and dumped.optim_wrapper.dtype == 'bfloat16'
+
+
+def test_frozen_trunk_only_neck_and_heads_change(tmp_path, shapes_root):
+    # 3 iterations: mmengine's PolyLR reaches lr = 0 at the last one
+    cfg = tiny_cfg(tmp_path, shapes_root, max_iters=3, freeze_trunk=True)
+    cfg.default_hooks.checkpoint.interval = 1
+    prepare_config(cfg)
+    init_default_scope('mmseg')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    before = final_weights(tmp_path, 1)
+    after = final_weights(tmp_path, 2)
+    changed = {k for k in after if not torch.equal(before[k], after[k])}
+    assert changed
+    assert not any(k.startswith('backbone.trunk.') for k in changed), sorted(changed)[:5]
+    assert any(k.startswith('backbone.neck.') for k in changed)
+    assert any(k.startswith('decode_head.') for k in changed)

@@ -1,0 +1,59 @@
+"""Train a segmentor from an mmseg config (mmseg's command-line conventions).
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--data-root DIR]
+                          [--cfg-options key=value ...] [--launcher none|pytorch|slurm]
+    bash tools/dist_train.sh CONFIG NUM_PROCS [same options]     # DDP with torchrun
+
+``--resume`` alone resumes from the latest checkpoint in the work dir; ``--resume CKPT`` from that
+file. ``--amp`` trains with autocast: fp16 + loss scaling on CUDA, bf16 on a CPU. Without a GPU,
+DDP uses the gloo backend. Progress and metrics go through mmengine's logger.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from vitadapter.engine import finish_distributed, prepare_config
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a segmentor')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument('--resume', nargs='?', const='auto', default=None, metavar='CKPT',
+                        help='resume from CKPT, or from the latest checkpoint in the work dir')
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument('--data-root', help='data set root for every dataloader of the config')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in the config, e.g. train_cfg.max_iters=100')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    prepare_config(cfg, launcher=args.launcher, amp=args.amp, data_root=args.data_root)
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume:
+        cfg.resume, cfg.load_from = True, args.resume
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    finish_distributed()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Layer-wise learning-rate decay for any timm ViT inside a vitadapter backbone (mmengine).
+
+mmseg's own ``LayerDecayOptimizerConstructor`` knows only its own BEiT/ConvNeXt parameter names
+and raises NotImplementedError for ViTs. This one asks each timm trunk for its layers with timm's
+``group_matcher`` (the grouping timm's own ``param_groups_layer_decay`` uses), so every family
+timm supports works, and follows the BEiT / MAE / ViT-Adapter convention:
+
+* the trunk's patch embedding, position embedding and prefix tokens are layer 0, block ``i`` is
+  layer ``i + 1``; with ``L`` blocks, layer ``l`` gets ``lr * layer_decay_rate ** (L + 1 - l)``;
+* the final norm, the pyramid neck, the adapter and the heads get the full ``lr``;
+* no weight decay on 1-D parameters (norms, biases, layer-scale gammas) nor on what the trunk
+  names in ``no_weight_decay()`` (position embeddings, class/register/distillation tokens).
+
+Config::
+
+    optim_wrapper = dict(
+        type='OptimWrapper',
+        optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
+        constructor='ViTLayerDecayOptimizerConstructor',
+        paramwise_cfg=dict(layer_decay_rate=0.65))
+"""
+from typing import Dict, List, Tuple
+
+import torch.nn as nn
+from mmengine.logging import print_log
+from mmengine.optim import DefaultOptimWrapperConstructor
+from mmseg.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from timm.models import group_parameters
+
+from ..trunk import TimmViTTrunk
+
+
+def trunk_layer_ids(trunk: TimmViTTrunk) -> Tuple[Dict[str, int], int]:
+    """Layer id of every parameter of ``trunk.model`` (0 = stem, i + 1 = block i, L + 1 = final
+    norm), and L + 1, the id that gets the full learning rate."""
+    model = trunk.model
+    ids = group_parameters(model, model.group_matcher(coarse=False), reverse=True)
+    top = len(model.blocks) + 1
+    return {name: min(layer, top) for name, layer in ids.items()}, top
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class ViTLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
+    """``paramwise_cfg=dict(layer_decay_rate=0.65)``; 1.0 disables the decay but keeps the
+    weight-decay rules. Every parameter group records ``lr_scale`` and its ``param_names``."""
+
+    def add_params(self, params: List[dict], module: nn.Module, prefix: str = '', **kwargs) -> None:
+        decay_rate = float(self.paramwise_cfg.get('layer_decay_rate', 1.0))
+        if not 0 < decay_rate <= 1:
+            raise ValueError(f"layer_decay_rate must be in (0, 1], got {decay_rate}")
+        lr_scale: Dict[str, float] = {}
+        no_decay = set()
+        trunks = [(name, m) for name, m in module.named_modules() if isinstance(m, TimmViTTrunk)]
+        if not trunks:
+            raise ValueError("ViTLayerDecayOptimizerConstructor found no vitadapter trunk in the "
+                             "model; use mmengine's default constructor for other backbones")
+        for trunk_name, trunk in trunks:
+            base = f"{trunk_name}.model." if trunk_name else 'model.'
+            ids, top = trunk_layer_ids(trunk)
+            for name, layer in ids.items():
+                lr_scale[base + name] = decay_rate ** (top - layer)
+            no_decay.update(base + n for n in getattr(trunk.model, 'no_weight_decay', lambda: ())())
+
+        groups: Dict[Tuple[float, float], dict] = {}
+        for name, param in module.named_parameters():
+            if not param.requires_grad:
+                continue
+            scale = lr_scale.get(name, 1.0)
+            weight_decay = 0.0 if (param.ndim <= 1 or name in no_decay) else (self.base_wd or 0.0)
+            group = groups.setdefault((scale, weight_decay), dict(
+                params=[], param_names=[], lr=self.base_lr * scale, lr_scale=scale,
+                weight_decay=weight_decay))
+            group['params'].append(param)
+            group['param_names'].append(prefix + name)
+        params.extend(groups[k] for k in sorted(groups, reverse=True))
+        print_log(f"layer decay {decay_rate}: {len(groups)} parameter groups, lr scales from "
+                  f"{min(k[0] for k in groups):.3g} to 1", logger='current')

@@ -1,0 +1,143 @@
+"""Config preparation shared by tools/train.py, tools/test.py and the demo.
+
+``prepare_config(cfg)`` makes one config run everywhere: it fills head ``in_channels='auto'``
+from the backbone's ``feature_info`` (and checks explicit values against it), points every
+dataloader at ``data_root``, switches DDP to gloo without a GPU, and turns on mixed precision.
+"""
+import copy
+from typing import List, Optional, Sequence
+
+import torch
+from mmengine.config import Config, ConfigDict
+
+from .checkpoint_safety import allow_mmengine_checkpoint_globals
+
+AUTO = 'auto'
+
+
+def backbone_channels(backbone_cfg: dict) -> List[int]:
+    """``feature_info.channels()`` of a vitadapter backbone config, built on the meta device
+    (no memory, no weights loaded)."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+    init_default_scope('mmseg')
+    cfg = copy.deepcopy(dict(backbone_cfg))
+    cfg.update(pretrained=False, checkpoint=None)
+    with torch.device('meta'):
+        backbone = MODELS.build(cfg)
+    return list(backbone.feature_info.channels())
+
+
+def _head_channels(head: dict, channels: Sequence[int], key: str) -> None:
+    in_index = head.get('in_index', list(range(len(channels))))
+    indices = in_index if isinstance(in_index, (list, tuple)) else [in_index]
+    if any(not -len(channels) <= i < len(channels) for i in indices):
+        raise ValueError(f"{key}.in_index={in_index} but the backbone has {len(channels)} levels")
+    wanted = [channels[i] for i in indices]
+    expected = wanted if isinstance(in_index, (list, tuple)) else wanted[0]
+    given = head.get('in_channels', AUTO)
+    if given == AUTO or given is None:
+        head['in_channels'] = expected
+    elif (list(given) if isinstance(given, (list, tuple)) else given) != expected:
+        raise ValueError(
+            f"{key}.in_channels={given} does not match the backbone: its feature_info.channels() "
+            f"at in_index={in_index} are {expected}. Set {key}.in_channels='auto' (filled from "
+            f"feature_info) or {expected}")
+
+
+def resolve_head_channels(model_cfg: dict) -> None:
+    """Fill or check ``in_channels`` of the decode and auxiliary heads (in place)."""
+    heads = []
+    for key in ('decode_head', 'auxiliary_head'):
+        head = model_cfg.get(key)
+        if isinstance(head, (list, tuple)):
+            heads += [(f'{key}[{i}]', h) for i, h in enumerate(head)]
+        elif head:
+            heads.append((key, head))
+    if not heads or 'backbone' not in model_cfg:
+        return
+    from mmseg.registry import MODELS
+    backbone_cls = MODELS.get(model_cfg['backbone'].get('type'))
+    if backbone_cls is None or not backbone_cls.__module__.startswith('vitadapter.'):
+        if any(h.get('in_channels', AUTO) in (AUTO, None) for _, h in heads):
+            raise ValueError(f"in_channels='auto' needs a vitadapter backbone, got backbone type "
+                             f"{model_cfg['backbone'].get('type')!r}: give the channels explicitly")
+        return  # another library's backbone: its config states its channels
+    channels = backbone_channels(model_cfg['backbone'])
+    for key, head in heads:
+        _head_channels(head, channels, key)
+
+
+def _datasets(cfg: Config):
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key)
+        if not loader:
+            continue
+        stack = [loader['dataset']]
+        while stack:
+            ds = stack.pop()
+            yield ds
+            stack += list(ds.get('datasets', [])) + ([ds['dataset']] if 'dataset' in ds else [])
+
+
+def use_cpu_sync_bn(node) -> None:
+    """Replace every ``norm_cfg`` of type BN/SyncBN in a model config by ``CPUSyncBN`` (in place)."""
+    if isinstance(node, dict):
+        norm = node.get('norm_cfg')
+        if isinstance(norm, dict) and norm.get('type') in ('BN', 'BN2d', 'SyncBN'):
+            norm['type'] = 'CPUSyncBN'
+        for value in node.values():
+            use_cpu_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            use_cpu_sync_bn(value)
+
+
+def init_cpu_process_group(launcher: str) -> None:
+    """Start the gloo process group for CPU-only DDP under torchrun. mmengine 0.10's own
+    ``init_dist`` calls ``torch.cuda.set_device`` and fails without a GPU; the Runner skips its
+    initialisation when a process group already exists."""
+    import torch.distributed as dist
+    if launcher == 'pytorch' and dist.is_available() and not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+
+
+def finish_distributed() -> None:
+    """Wait for every process, then close the process group (a gloo group left open can abort
+    a process at exit with "terminate called without an active exception")."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def prepare_config(cfg: Config, launcher: str = 'none', amp: bool = False,
+                   data_root: Optional[str] = None) -> Config:
+    """Prepare an mmseg config for mmengine's Runner (in place; also returned)."""
+    allow_mmengine_checkpoint_globals()
+    cfg.launcher = launcher
+    if launcher != 'none' and not torch.cuda.is_available():
+        cfg.setdefault('env_cfg', ConfigDict()).setdefault('dist_cfg', ConfigDict())['backend'] = 'gloo'
+        # mmengine's default DDP wrapper passes device_ids=[LOCAL_RANK], which CPU modules refuse
+        wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(type='MMDistributedDataParallel')
+        wrapper.update(device_ids=None, broadcast_buffers=wrapper.get('broadcast_buffers', False))
+        cfg.model_wrapper_cfg = wrapper
+        # torch's SyncBatchNorm refuses CPU modules: synchronise BN with our CPU-capable one
+        if 'model' in cfg:
+            use_cpu_sync_bn(cfg.model)
+        cfg.sync_bn = None
+        init_cpu_process_group(launcher)
+    if data_root is not None:
+        for ds in _datasets(cfg):
+            if 'data_root' in ds:
+                ds['data_root'] = data_root
+    if amp:
+        wrapper = cfg.optim_wrapper
+        if wrapper.get('type', 'OptimWrapper') == 'OptimWrapper':
+            if torch.cuda.is_available():  # fp16 with dynamic loss scaling
+                wrapper.update(type='AmpOptimWrapper', loss_scale='dynamic')
+            else:  # bf16 autocast, no loss scaling needed (mmengine's AMP wrapper needs a GPU)
+                wrapper.update(type='CPUAmpOptimWrapper', dtype='bfloat16')
+    if 'model' in cfg:
+        resolve_head_channels(cfg.model)
+    return cfg
