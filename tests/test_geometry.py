@@ -103,3 +103,17 @@ def test_default_pyramid_halves_channels_per_upsampling_step():
     assert vitdet.feature_info.channels() == [24] * 4
     kernels = [m.kernel_size for m in vitdet.neck.levels[0] if isinstance(m, torch.nn.Conv2d)]
     assert kernels == [(1, 1), (3, 3)]
+
+
+def test_no_pyramid_returns_the_block_maps():
+    model = ViTPyramid(**tiny('dinov2'), pyramid='none', out_indices=4, norm=True).eval()
+    assert model.feature_info.reduction() == [16] * 4 and model.feature_info.channels() == [64] * 4
+    assert list(model.output_shape()) == ['p4_b0', 'p4_b1', 'p4_b2', 'p4_b3']
+    x = torch.randn(1, 3, 100, 70)
+    with torch.no_grad():
+        levels = model(x)
+        maps = model.trunk(x).maps
+    assert [tuple(y.shape) for y in levels] == [(1, 64, 7, 5)] * 4
+    assert all(torch.equal(a, b) for a, b in zip(levels, maps))
+    with pytest.raises(ValueError, match="pyramid='none' returns the trunk's maps"):
+        ViTPyramid(**tiny('vit'), pyramid='none', out_channels=32)

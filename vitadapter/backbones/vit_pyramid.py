@@ -31,8 +31,9 @@ class ViTPyramid(nn.Module):
         output_cls_token: also return each level's class token (mmseg convention: every output is
             ``[map, cls_token]`` with cls_token (B, embed_dim) of the block feeding the level).
         pyramid: 'simple' (default: channels halved per upsampling step, C/4, C/2, C, C; with
-            ``out_channels``, ViTDet's 1x1 + 3x3 output convs) or 'feature2pyramid' (mmseg's:
-            C at every level).
+            ``out_channels``, ViTDet's 1x1 + 3x3 output convs), 'feature2pyramid' (mmseg's:
+            C at every level) or 'none' (the block maps themselves, one level per block at
+            ``stride``; ``scales`` is ignored; DINOv2 linear probing).
         scales: one per level, relative to ``stride`` (4, 2, 1, 0.5 -> strides 4, 8, 16, 32).
         out_channels: pyramid='simple' only: channels of every level (ViTDet uses 256).
         norm_cfg: norm layers of the neck (default LayerNorm2d: works on one CPU and under DDP).
@@ -55,14 +56,15 @@ class ViTPyramid(nn.Module):
                  freeze_trunk: bool = False, grad_checkpointing: bool = False,
                  strict_load: bool = False, **model_kwargs):
         super().__init__()
-        scales = check_scales(scales)
+        if pyramid != 'none':
+            scales = check_scales(scales)
+            if any(stride / s < 1 for s in scales):
+                raise ValueError(f"scales {scales} with stride {stride} give strides below 1")
         if stride < 1 or stride & (stride - 1):
             raise ValueError(f"stride must be a power of two (16 for 4/8/16/32 pyramids), got {stride}")
-        self.strides = tuple(int(stride / s) for s in scales)
-        if any(stride / s < 1 for s in scales):
-            raise ValueError(f"scales {scales} with stride {stride} give strides below 1")
         self.trunk = TimmViTTrunk(
-            model_name, out_indices=out_indices, default_num_outputs=len(scales),
+            model_name, out_indices=out_indices,
+            default_num_outputs=len(scales) if pyramid != 'none' else 4,
             pretrained=pretrained, checkpoint=checkpoint,
             img_size=img_size, norm=norm, prefix_tokens=prefix_tokens, stride=stride,
             grid_mapping=grid_mapping, frozen_stages=frozen_stages, freeze_trunk=freeze_trunk,
@@ -71,6 +73,8 @@ class ViTPyramid(nn.Module):
         self.neck = build_pyramid_neck(pyramid, self.trunk.embed_dim, scales,
                                        num_inputs=len(self.trunk.block_indices),
                                        out_channels=out_channels, norm_cfg=norm_cfg)
+        scales = self.neck.scales  # pyramid='none': one level of scale 1 per block
+        self.strides = tuple(int(stride / s) for s in scales)
         self.output_cls_token = output_cls_token
         if output_cls_token and not self.trunk.has_class_token:
             raise ValueError(f"output_cls_token=True but {model_name!r} has no class token")
@@ -87,9 +91,12 @@ class ViTPyramid(nn.Module):
         return self.trunk.load_report
 
     def output_shape(self) -> Dict[str, LevelSpec]:
-        """detectron2-style ``{'p2': LevelSpec(channels, stride=4), ...}``."""
-        return {f'p{int(math.log2(s))}': LevelSpec(c, s)
-                for c, s in zip(self.feature_info.channels(), self.feature_info.reduction())}
+        """detectron2-style ``{'p2': LevelSpec(channels, stride=4), ...}`` (levels of equal stride,
+        as with pyramid='none', are named by block: ``'p4_b2'``)."""
+        strides = self.feature_info.reduction()
+        names = [f'p{int(math.log2(s))}' + (f'_b{b}' if strides.count(s) > 1 else '')
+                 for s, b in zip(strides, self.level_blocks)]
+        return {n: LevelSpec(c, s) for n, c, s in zip(names, self.feature_info.channels(), strides)}
 
     def output_sizes(self, image_size: Sequence[int]) -> List[Tuple[int, int]]:
         """(h, w) of every level for an input of ``image_size`` = (H, W): ceil(H/s), ceil(W/s)."""

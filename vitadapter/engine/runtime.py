@@ -29,7 +29,10 @@ def backbone_channels(backbone_cfg: dict) -> List[int]:
 
 
 def _head_channels(head: dict, channels: Sequence[int], key: str) -> None:
-    in_index = head.get('in_index', list(range(len(channels))))
+    in_index = head.get('in_index')
+    if in_index is None:  # necks (mmseg's FPN) read every level
+        head.pop('in_index', None)
+        in_index = list(range(len(channels)))
     indices = in_index if isinstance(in_index, (list, tuple)) else [in_index]
     if any(not -len(channels) <= i < len(channels) for i in indices):
         raise ValueError(f"{key}.in_index={in_index} but the backbone has {len(channels)} levels")
@@ -46,10 +49,17 @@ def _head_channels(head: dict, channels: Sequence[int], key: str) -> None:
 
 
 def resolve_head_channels(model_cfg: dict) -> None:
-    """Fill or check ``in_channels`` of the decode and auxiliary heads (in place)."""
+    """Fill or check ``in_channels`` of what reads the backbone (in place): the neck when there is
+    one (e.g. mmseg's FPN: a list, one per level), else the decode and auxiliary heads."""
     heads = []
+    neck = model_cfg.get('neck')
+    if neck and 'in_channels' in neck:  # e.g. FPN; mmseg's Feature2Pyramid takes embed_dim instead
+        neck.setdefault('in_index', None)
+        heads.append(('neck', neck))
     for key in ('decode_head', 'auxiliary_head'):
         head = model_cfg.get(key)
+        if model_cfg.get('neck'):
+            break  # the heads read the neck's outputs, whose channels the config states
         if isinstance(head, (list, tuple)):
             heads += [(f'{key}[{i}]', h) for i, h in enumerate(head)]
         elif head:

@@ -163,3 +163,21 @@ class SimpleFeaturePyramidNeck(_PyramidNeck):
                 ]
             self.levels.append(nn.Sequential(*layers))
             self.out_channels.append(int(out_channels or channels[-1]))
+
+
+class IdentityNeck(nn.Module):
+    """No pyramid: every block map is an output level at the trunk's stride (scale 1).
+
+    For heads that read the ViT's own maps (DINOv2's linear probe, DPT-style heads)."""
+
+    def __init__(self, in_channels: int, num_inputs: int):
+        super().__init__()
+        self.in_channels = int(in_channels)
+        self.num_inputs = num_inputs
+        self.scales = (1.0,) * num_inputs
+        self.out_channels = [self.in_channels] * num_inputs
+
+    def forward(self, maps: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+        if len(maps) != self.num_inputs:
+            raise ValueError(f"expected {self.num_inputs} maps, got {len(maps)}")
+        return list(maps)
