@@ -55,7 +55,7 @@ def test_every_config_is_listed():
                      'vitpyramid/linear_vit-s14-dinov2-reg-frozen_40k_ade20k-512x512.py',
                      'vitpyramid/upernet_vit-b16-deit_80k_cityscapes-512x1024.py',
                      'vitpyramid/upernet_vit-b16-deit_40k_voc12aug-512x512.py',
-                     'vitpyramid/upernet_vit-t16-scratch_1500it_camvid-176x176.py',
+                     'vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py',
                      'demo/upernet_vit-t16_400it_shapes-96x96.py'):
         assert required in names
 

@@ -1,6 +1,6 @@
 # UperNet + ViTPyramid (ViT-Tiny/16, 6 blocks, random init) on CamVid, sized to train on a 2-core
 # CPU in minutes: the real-data check of the whole pipeline (see README "Results").
-#   python tools/train.py configs/vitpyramid/upernet_vit-t16-scratch_1500it_camvid-176x176.py \
+#   python tools/train.py configs/vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py \
 #       --data-root ../shared/data/camvid
 _base_ = [
     '../_base_/models/upernet_vitpyramid.py', '../_base_/datasets/camvid.py',
@@ -20,7 +20,7 @@ model = dict(
     auxiliary_head=dict(channels=64, num_classes=num_classes),
     test_cfg=dict(mode='whole'))
 
-max_iters = 1500
+max_iters = 1000
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.01),

@@ -1,7 +1,7 @@
 # Baseline for the CamVid comparison: mmseg's own VisionTransformer + Feature2Pyramid with the
 # same width, depth, blocks, head and schedule as
-# configs/vitpyramid/upernet_vit-t16-scratch_1500it_camvid-176x176.py (random init, 1500 iters).
-_base_ = ['../vitpyramid/upernet_vit-t16-scratch_1500it_camvid-176x176.py']
+# configs/vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py (random init, 1000 iters).
+_base_ = ['../vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py']
 embed_dim = 192
 model = dict(
     backbone=dict(
