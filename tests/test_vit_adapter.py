@@ -115,7 +115,7 @@ def test_gamma_zero_leaves_the_vit_blocks_untouched(family, with_cls):
         model(x)
         for h in hooks:
             h.remove()
-        seq = model.trunk.embed(x, pos_embed_antialias=False)
+        seq = model.trunk.embed(x, pos_embed_interp='bicubic')
         bare = [seq.tokens]
         for i in range(model.trunk.num_blocks - 1):
             bare.append(model.trunk.run_blocks(bare[-1], i, i + 1, seq.block_kwargs))
@@ -134,7 +134,7 @@ def test_gamma_zero_leaves_the_vit_blocks_untouched(family, with_cls):
 def test_with_cls_token_keeps_timm_features_exactly():
     """DINOv2 with registers, class and register tokens kept, gamma 0: the ViT's last block equals
     timm's own forward_intermediates."""
-    model = tiny_adapter('dinov2_reg', with_cls_token=True, pos_embed_antialias=True).eval()
+    model = tiny_adapter('dinov2_reg', with_cls_token=True, pos_embed_interp='timm').eval()
     last = []
     model.trunk.model.blocks[-1].register_forward_hook(lambda m, args, out: last.append(out))
     x = torch.randn(1, 3, 56, 84)  # whole patches of 14
@@ -329,7 +329,8 @@ def test_dropped_prefix_tokens_leave_patch_tokens_with_their_position():
 # ----------------------------------------------------------------------------- mmseg training
 def test_upernet_vit_adapter_trains_through_the_mmengine_runner(tmp_path):
     """A few iterations of UperNet + ViTAdapter (our Small config, shrunk) with mmengine's Runner
-    on random images: losses finite, the spatial prior, the ViT and the injector's gamma updated."""
+    on random images: losses finite, the spatial prior, the ViT and the injector's gamma updated,
+    the official layer decay (blocks.i: 0.95 ** (L - i), embeddings 0.95 ** (L + 1), adapter 1)."""
     import numpy as np
     from mmcv import imwrite
     from mmengine.config import Config
@@ -358,8 +359,7 @@ def test_upernet_vit_adapter_trains_through_the_mmengine_runner(tmp_path):
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
     cfg.param_scheduler = [dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0, end=3)]
-    # mmengine's default constructor: the layer-decay one is not committed yet
-    cfg.optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.01))
+    cfg.optim_wrapper.optimizer.lr = 1e-3  # the config's AdamW with layer decay 0.95
     cfg.default_hooks = dict(logger=dict(type='LoggerHook', interval=1), timer=dict(type='IterTimerHook'),
                              param_scheduler=dict(type='ParamSchedulerHook'))
     cfg.work_dir = str(tmp_path / 'work')
@@ -373,5 +373,11 @@ def test_upernet_vit_adapter_trains_through_the_mmengine_runner(tmp_path):
     for key in ('spm.stem.0.weight', 'trunk.model.blocks.0.attn.qkv.weight', 'level_embed.weight',
                 'interactions.3.extra_extractors.1.ffn.fc2.weight', 'interactions.0.injector.gamma'):
         assert not torch.equal(before[key], after[key]), key
+    scales = {name: g['lr_scale'] for g in runner.optim_wrapper.optimizer.param_groups
+              for name in g['param_names']}
+    assert scales['backbone.trunk.model.blocks.0.attn.qkv.weight'] == pytest.approx(0.95 ** 4)
+    assert scales['backbone.trunk.model.blocks.3.attn.qkv.weight'] == pytest.approx(0.95)
+    assert scales['backbone.trunk.model.pos_embed'] == pytest.approx(0.95 ** 5)
+    assert scales['backbone.spm.stem.0.weight'] == scales['backbone.interactions.0.injector.gamma'] == 1.0
     logs = runner.message_hub.get_scalar('train/loss').data[0]
     assert all(math.isfinite(v) for v in logs)

@@ -25,7 +25,7 @@ from vitadapter import ViTAdapter
 from vitadapter.weights.loading import CheckpointError
 from vitadapter.weights.vit_adapter_official import (OFFICIAL_CONFIGS, convert_official_file,
                                                      convert_vit_adapter_official, describe_official,
-                                                     read_official_checkpoint)
+                                                     is_official_vit_adapter, read_official_checkpoint)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -365,14 +365,16 @@ def test_timm_antialiased_position_embedding_would_differ():
     with torch.no_grad():
         theirs = official_forward(state, image, VIT_HEADS, DEFORM_HEADS, INTERACTIONS, pos_grid=POS_GRID)[2]
         errors = []
-        for antialias in (False, True):
-            model = tiny_official_model(pos_embed_antialias=antialias).eval()
+        for rule in ('bicubic', 'timm'):
+            model = tiny_official_model(pos_embed_interp=rule).eval()
             model.load_state_dict(converted)
             errors.append((model(image)[2] - theirs).abs().max())
     assert errors[0] < 2e-4 and errors[1] > 10 * 2e-4, errors
 
 
 def test_describe_official_reads_the_architecture():
+    assert is_official_vit_adapter({'state_dict': official_state()})
+    assert not is_official_vit_adapter({'state_dict': random_state(prefixed(official_vit_shapes(DIM, 1, 2)))})
     info = describe_official(official_state(ratio=0.5))
     assert info == dict(embed_dim=DIM, depth=DEPTH, interactions=4, deform_ratio=0.5, extra_extractors=2,
                         with_cffn=True, pos_embed_grid=POS_GRID, layer_scale=True, beit=False)

@@ -30,6 +30,7 @@ from ..necks.adapter import (AdapterOutput, InteractionBlock, LevelEmbedding, Sp
                              interaction_geometry, tokens_to_maps)
 from ..trunk import TimmViTTrunk
 from ..trunk.timm_trunk import evenly_spaced_blocks
+from ..weights.interpolation import check_interpolation
 from .vit_pyramid import LevelSpec
 
 # The paper's settings (official configs of the ADE20K UperNet models): the ViT, the deformable
@@ -104,8 +105,9 @@ class ViTAdapter(nn.Module):
         with_cls_token: False (official ViT-Adapter): class/register tokens are removed and the
             blocks see patch tokens only. True (BEiT-Adapter, DINOv2 recipe): they go through the
             blocks with the patches; the injector and extractors see the patches only.
-        pos_embed_antialias: False (official): position embeddings are resized with plain bicubic
-            interpolation; True: timm's antialiased bicubic.
+        pos_embed_interp: how position embeddings are interpolated to other grids: 'bicubic'
+            (official ViT-Adapter: plain bicubic, needed for its checkpoints), 'timm' (antialiased
+            bicubic), 'dinov2'; None: the trunk's rule (that of its checkpoint's source).
         norm_cfg: norms of the spatial prior module and the outputs (official SyncBN; default BN,
             which mmengine converts to SyncBN under DDP with ``sync_bn='torch'``; LN2d, GN ...).
         frozen_stages / freeze_trunk: freeze the ViT (the adapter always trains).
@@ -126,7 +128,7 @@ class ViTAdapter(nn.Module):
                  deform_num_heads: Optional[int] = None, deform_ratio: Optional[float] = None,
                  injector_init_values: float = 0.0, with_cffn: bool = True, cffn_ratio: float = 0.25,
                  add_vit_feature: bool = True, use_extra_extractor: bool = True,
-                 with_cls_token: bool = False, pos_embed_antialias: bool = False,
+                 with_cls_token: bool = False, pos_embed_interp: Optional[str] = 'bicubic',
                  norm_cfg: Optional[dict] = DEFAULT_ADAPTER_NORM_CFG, frozen_stages: int = -1,
                  freeze_trunk: bool = False, grad_checkpointing: bool = False, strict_load: bool = False,
                  deform_implementation: str = 'auto', **model_kwargs):
@@ -158,7 +160,9 @@ class ViTAdapter(nn.Module):
         else:
             self.trunk.drop_prefix_tokens()
         self.with_cls_token = with_cls_token
-        self.pos_embed_antialias = pos_embed_antialias
+        if pos_embed_interp is not None:
+            check_interpolation(pos_embed_interp)
+        self.pos_embed_interp = pos_embed_interp
 
         dim = self.trunk.embed_dim
         self.embed_dim = dim
@@ -202,7 +206,7 @@ class ViTAdapter(nn.Module):
         c1, *priors = self.spm(x)
         prior_grids = [tuple(m.shape[-2:]) for m in priors]
         c = self.level_embed(priors)
-        seq = self.trunk.embed(x, pos_embed_antialias=self.pos_embed_antialias)
+        seq = self.trunk.embed(x, pos_embed_interp=self.pos_embed_interp)
         geometry = interaction_geometry(seq.grid, self.trunk.patch_size, prior_grids, PRIOR_STRIDES,
                                         x.device)
         tokens, vit_maps = seq.tokens, []

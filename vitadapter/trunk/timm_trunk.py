@@ -12,11 +12,12 @@ import timm
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint
-from timm.layers import PatchDropout, resample_abs_pos_embed
+from timm.layers import PatchDropout
 from timm.models.beit import Beit
 from timm.models.eva import Eva
 from timm.models.vision_transformer import VisionTransformer
 
+from ..weights.interpolation import interpolate_pos_grid
 from ..weights.loading import LoadReport, load_checkpoint
 from .grid import (GRID_MAPPINGS, grid_size, pad_to_multiple, resample_to_grid,
                    resize_input_to_grid)
@@ -335,21 +336,23 @@ class TimmViTTrunk(nn.Module):
         """How many prefix tokens :meth:`embed` puts before the patch tokens."""
         return 0 if self.prefix_tokens_dropped else self.num_prefix_tokens
 
-    def _position_embedding(self, grid: Tuple[int, int], antialias: bool) -> Optional[torch.Tensor]:
-        """The absolute position embedding resampled to ``grid`` (bicubic), (1, P_pos + h*w, C),
-        P_pos = the prefix positions it stores (0 when the model adds it to patches only)."""
+    def _position_embedding(self, grid: Tuple[int, int], rule: str) -> Optional[torch.Tensor]:
+        """The absolute position embedding interpolated to ``grid`` with ``rule`` (see
+        :mod:`vitadapter.weights.interpolation`): (1, P_pos + h*w, C), P_pos = the prefix positions
+        it stores (0 when the model adds it to patches only)."""
         model = self.model
         if getattr(model, 'pos_embed', None) is None:
             return None
         stored_prefix = 0 if getattr(model, 'no_embed_class', False) else self.num_prefix_tokens
-        return resample_abs_pos_embed(model.pos_embed, new_size=grid, old_size=model.patch_embed.grid_size,
-                                      num_prefix_tokens=stored_prefix, antialias=antialias)
+        patches = interpolate_pos_grid(model.pos_embed[:, stored_prefix:], model.patch_embed.grid_size,
+                                       grid, rule)
+        return torch.cat([model.pos_embed[:, :stored_prefix], patches], dim=1) if stored_prefix else patches
 
-    def embed(self, x: torch.Tensor, pos_embed_antialias: bool = True) -> TokenSequence:
+    def embed(self, x: torch.Tensor, pos_embed_interp: Optional[str] = None) -> TokenSequence:
         """Images (B, 3, H, W), any size (padded to whole patches) -> :class:`TokenSequence`:
         patch embedding, prefix tokens, position embedding, pre-norm; the tokens the first block
-        sees. ``pos_embed_antialias``: True resamples the position embedding as timm does
-        (antialiased bicubic), False with plain bicubic (as the official ViT-Adapter)."""
+        sees. ``pos_embed_interp``: how the position embedding is interpolated to the grid
+        ('timm', 'bicubic', 'dinov2'); None: the trunk's own rule (``self.pos_embed_interp``)."""
         self._check_token_hooks()
         self._check_images(x)
         model = self.model
@@ -361,7 +364,7 @@ class TimmViTTrunk(nn.Module):
             grid = tuple(int(g) for g in model.patch_embed.grid_size)
         prefix = [t.expand(x.shape[0], -1, -1) for t in (model.cls_token, getattr(model, 'reg_token', None))
                   if t is not None]
-        pos = self._position_embedding(grid, pos_embed_antialias)
+        pos = self._position_embedding(grid, pos_embed_interp or self.pos_embed_interp)
         if pos is not None:
             stored_prefix = pos.shape[1] - grid[0] * grid[1]
             x = x + pos[:, stored_prefix:]

@@ -27,7 +27,11 @@ Use::
 
     from vitadapter.weights.vit_adapter_official import convert_official_file
     convert_official_file('upernet_deit_adapter_small_512_160k_ade20k.pth', 'converted.pth')
-    # then in the config (or --cfg-options): load_from = 'converted.pth'
+    # then: python tools/test.py CONFIG converted.pth   (or load_from = 'converted.pth' to fine-tune)
+
+From a command line that converts many formats: read the file with
+:func:`read_official_checkpoint`, test it with :func:`is_official_vit_adapter`, and hand it to
+:func:`convert_official_file` (or :func:`convert_vit_adapter_official` for the state dict alone).
 """
 import os
 import re
@@ -87,6 +91,14 @@ def rename_backbone_key(key: str):
                 return None
             return repl(match) if callable(repl) else match.expand(repl)
     raise KeyError(key)
+
+
+def is_official_vit_adapter(checkpoint: Mapping) -> bool:
+    """Whether a loaded checkpoint (or its state dict) is an official ViT-Adapter/BEiT-Adapter
+    segmentor: ``backbone.level_embed`` and ``backbone.interactions.*`` keys."""
+    state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, Mapping) else {}
+    return isinstance(state, Mapping) and 'backbone.level_embed' in state and any(
+        k.startswith('backbone.interactions.') for k in state)
 
 
 def official_state_dict(checkpoint: Mapping) -> Mapping[str, torch.Tensor]:
