@@ -35,7 +35,7 @@ setup(
         "transformers==4.57.6",
         "mmpretrain==1.2.0",
     ]},
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["vitadapter-info = vitadapter.info:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Image Recognition",

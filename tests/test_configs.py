@@ -31,8 +31,8 @@ def shrink(cfg: Config) -> Config:
         backbone.update(depth=4, img_size=SIZE[0], pretrained=False)
         if isinstance(backbone.get('out_indices'), (list, tuple)):
             backbone.out_indices = list(range(4))[-len(backbone.out_indices):]
-    elif backbone.type == 'ViTAdapter':
-        backbone.img_size = SIZE[0]
+    elif backbone.type == 'ViTAdapter':  # 4 blocks, one per interaction
+        backbone.update(img_size=SIZE[0], depth=4, interaction_indexes=None, pretrained=False)
     if cfg.model.get('test_cfg', {}).get('mode') == 'slide':
         cfg.model.test_cfg.update(crop_size=SIZE, stride=(48, 48))
     return cfg

@@ -444,3 +444,23 @@ def test_converted_file_loads_into_the_tiny_official_config(tmp_path):
 def test_official_configs_exist():
     for config in OFFICIAL_CONFIGS.values():
         assert os.path.isfile(os.path.join(ROOT, config)), config
+
+
+def test_convert_weights_tool_recognises_official_checkpoints(tmp_path):
+    """tools/convert_weights.py SRC DST on an official ViT-Adapter file writes the same mmseg 1.x
+    segmentor checkpoint as convert_official_file."""
+    import subprocess
+    import sys
+    shapes = prefixed({**official_vit_shapes(DIM, DEPTH, POS_GRID), **official_adapter_shapes(DIM, DEFORM_HEADS)})
+    shapes.update(official_heads_shapes(DIM))
+    state = random_state(shapes)
+    src = tmp_path / 'official.pth'
+    torch.save(dict(meta=dict(CLASSES=('a', 'b')), state_dict=state), src)
+    out = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'convert_weights.py'), str(src),
+                          str(tmp_path / 'tool.pth')], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert 'mmseg 1.x segmentor checkpoint' in out.stdout
+    convert_official_file(str(src), str(tmp_path / 'direct.pth'))
+    a = torch.load(tmp_path / 'tool.pth', weights_only=True)['state_dict']
+    b = torch.load(tmp_path / 'direct.pth', weights_only=True)['state_dict']
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

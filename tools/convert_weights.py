@@ -13,6 +13,10 @@ DST: the timm-layout file. ``--to safetensors`` (default for a .safetensors DST)
 (a torch.save'd dict, default otherwise). Load it with ``ViTPyramid(NAME, checkpoint=DST)`` or
 ``timm.create_model(NAME, pretrained=True, pretrained_cfg_overlay=dict(file=DST))``.
 
+An official ViT-Adapter / BEiT-Adapter UperNet checkpoint (mmseg 0.x segmentor) is recognised too:
+it is converted whole (backbone and heads) to an mmseg 1.x segmentor checkpoint for the matching
+config in configs/vit_adapter/ (``python tools/test.py CONFIG DST``).
+
 --prefix: where the ViT's keys start, when a checkpoint holds several (``teacher.backbone.``).
 --model: a timm model name; its own checkpoint filter then finishes the conversion and resizes
 to it (needed only for layouts that only timm's filters understand, e.g. OpenAI CLIP).
@@ -28,7 +32,8 @@ except ImportError:  # run from a checkout without installing
 
 import timm  # noqa: E402
 
-from vitadapter.weights import CheckpointError, convert_checkpoint, save_state_dict  # noqa: E402
+from vitadapter.weights import (CheckpointError, convert_checkpoint, convert_official_file,  # noqa: E402
+                                is_official_vit_adapter, read_official_checkpoint, save_state_dict)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,6 +49,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if os.path.isfile(args.src) and not args.src.endswith('.safetensors'):
+        try:
+            official = is_official_vit_adapter(read_official_checkpoint(args.src))
+        except Exception:  # not a readable torch checkpoint: the generic path reports it
+            official = False
+        if official:
+            print(convert_official_file(args.src, args.dst))
+            print(f"wrote an mmseg 1.x segmentor checkpoint to {args.dst} (ViTAdapter + heads)")
+            return 0
     model = None
     if args.model:
         model = timm.create_model(args.model, pretrained=False, num_classes=0)

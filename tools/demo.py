@@ -72,11 +72,13 @@ def train_and_evaluate(cfg: Config, work_dir: str, iters) -> dict:
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[key].dataset.data_root = data_root
     cfg.work_dir = work_dir
-    if iters:
+    if iters:  # shorten the schedule proportionally (warm-up included)
+        scale = iters / cfg.train_cfg.max_iters
         cfg.train_cfg.update(max_iters=iters, val_interval=iters)
         cfg.default_hooks.checkpoint.interval = iters
         for sched in cfg.param_scheduler:
-            sched['end'] = min(sched['end'], iters)
+            sched['begin'] = int(round(sched['begin'] * scale))
+            sched['end'] = max(int(round(sched['end'] * scale)), sched['begin'] + 1)
     start = time.perf_counter()
     runner = Runner.from_cfg(cfg)
     runner.train()

@@ -85,7 +85,14 @@ PY
 }
 
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$(want_stamp)" ]; then
-    setup_venv
+    # One set-up at a time: a second caller waits, then finds the stamp current.
+    mkdir -p "$VENV"
+    exec 9>"$VENV.lock"
+    flock 9
+    if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$(want_stamp)" ]; then
+        setup_venv
+    fi
+    flock -u 9
 fi
 
 export PATH="$VENV/bin:$PATH"

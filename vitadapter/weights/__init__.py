@@ -9,8 +9,11 @@ from .formats import FORMATS, UNKNOWN, WeightFormat, detect_format, split_vit
 from .interpolation import POS_EMBED_INTERPOLATIONS, interpolate_pos_grid
 from .loading import LoadReport, load_checkpoint, load_into_timm_model
 from .reading import Checkpoint, CheckpointError, read_checkpoint, read_state_dict, unwrap_state_dict
+from .vit_adapter_official import (convert_official_file, is_official_vit_adapter,
+                                   read_official_checkpoint)
 
 __all__ = ['Checkpoint', 'CheckpointError', 'FORMATS', 'LoadReport', 'POS_EMBED_INTERPOLATIONS',
            'UNKNOWN', 'WeightFormat', 'convert_checkpoint', 'describe_vit', 'detect_format',
            'interpolate_pos_grid', 'load_checkpoint', 'load_into_timm_model', 'read_checkpoint',
-           'read_state_dict', 'save_state_dict', 'split_vit', 'unwrap_state_dict']
+           'read_state_dict', 'save_state_dict', 'split_vit', 'unwrap_state_dict',
+           'convert_official_file', 'is_official_vit_adapter', 'read_official_checkpoint']

@@ -1,0 +1,95 @@
+"""tools/inspect.py (vitadapter-info) and tools/visualize.py."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vitadapter.info import supported_models
+from vitadapter.visualization import colorize, feature_pca_panel, pca_rgb, segmentation_panel
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tool(name, *args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, 'tools', name), *args],
+                          capture_output=True, text=True)
+
+
+def test_inspect_model_name_table():
+    out = tool('inspect.py', 'vit_small_patch14_reg4_dinov2', '--size', '511', '383')
+    assert out.returncode == 0, out.stderr
+    assert 'depth 12, width 384, patch 14, prefix tokens 5 (class token yes, registers 4)' in out.stdout
+    rows = [line.split() for line in out.stdout.splitlines()]
+    assert ['p2', '96', '4', '2', '128x96'] in rows and ['p5', '384', '32', '11', '16x12'] in rows
+    assert "head in_channels: [96, 192, 384, 384]" in out.stdout
+
+
+def test_inspect_config_counts_every_part():
+    cfg = os.path.join(ROOT, 'configs', 'vitpyramid', 'fpn_vit-b16-deit_80k_ade20k-512x512.py')
+    out = tool('inspect.py', cfg)
+    assert out.returncode == 0, out.stderr
+    parts = {line.rsplit(None, 2)[0].strip(): float(line.split()[-2]) for line in out.stdout.splitlines()
+             if line.endswith(' M')}
+    assert 85 < parts['backbone.trunk (ViT)'] < 87  # ViT-B/16 minus its classifier
+    assert parts['neck'] > 0 and parts['decode_head'] > 0
+    assert parts['total'] == pytest.approx(sum(v for k, v in parts.items() if k != 'total'), abs=0.02)
+
+
+def test_inspect_list_and_errors():
+    names = supported_models('*dinov2*')
+    assert 'vit_small_patch14_reg4_dinov2' in names and 'vit_giant_patch14_dinov2' in names
+    assert not [n for n in supported_models('resnet*')]
+    out = tool('inspect.py', '--list', 'reg4_dinov2')
+    assert out.returncode == 0 and 'vit_base_patch14_reg4_dinov2' in out.stdout.split()
+    out = tool('inspect.py', 'vit_bse_patch16_224')
+    assert out.returncode == 2 and 'did you mean' in out.stderr and 'vit_base_patch16_224' in out.stderr
+
+
+def test_pca_rgb_separates_regions():
+    feats = torch.zeros(8, 10, 10)
+    feats[0, :, :5] = 5.0  # two regions along the first direction
+    feats[1:] = torch.randn(7, 10, 10) * 0.01
+    rgb = pca_rgb(feats)
+    assert rgb.shape == (10, 10, 3) and rgb.dtype == np.uint8
+    left, right = rgb[:, :5, 0].astype(int).mean(), rgb[:, 5:, 0].astype(int).mean()
+    assert abs(left - right) > 200
+
+
+def test_panels_have_the_expected_size():
+    image = np.zeros((60, 80, 3), np.uint8)
+    levels = [torch.randn(1, 16, 15, 20), torch.randn(1, 16, 8, 10)]
+    panel = feature_pca_panel(image, levels)
+    assert panel.size == (80 * 3 + 4 * 2, 60)
+    pred = np.zeros((60, 80), np.int64)
+    label = np.ones((60, 80), np.uint8)
+    label[:10] = 255
+    seg = segmentation_panel(image, pred, [[255, 0, 0], [0, 255, 0]], label)
+    assert seg.size == (80 * 3 + 8, 60)
+    err = np.asarray(seg)[:, 2 * 84:]
+    assert (err[:10] == 0).all() and (err[20:, :, 0] == 220).all()  # ignored black, wrong red
+    assert colorize(np.array([[0, 1, 255]]), [[1, 2, 3], [4, 5, 6]]).tolist() == [[[1, 2, 3], [4, 5, 6], [0, 0, 0]]]
+
+
+def test_visualize_features_writes_a_png(tmp_path):
+    out = tool('visualize.py', 'features', '--model', 'vit_small_patch16_224', '--out',
+               str(tmp_path / 'pca.png'))
+    assert out.returncode == 0, out.stderr
+    picture = Image.open(tmp_path / 'pca.png')
+    assert picture.format == 'PNG' and picture.size == (240 * 5 + 4 * 4, 180)  # image + 4 levels
+
+
+def test_visualize_prediction_of_a_trained_segmentor(tmp_path):
+    demo = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'demo.py'), '--iters', '20',
+                           '--work-dir', str(tmp_path)], capture_output=True, text=True)
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    cfg = os.path.join(ROOT, 'configs', 'demo', 'upernet_vit-t16_400it_shapes-96x96.py')
+    image = tmp_path / 'shapes' / 'img_dir' / 'val' / '0000.png'
+    label = tmp_path / 'shapes' / 'ann_dir' / 'val' / '0000.png'
+    out = tool('visualize.py', 'predict', '--config', cfg, '--checkpoint', str(tmp_path / 'iter_20.pth'),
+               '--image', str(image), '--label', str(label), '--out', str(tmp_path / 'pred.png'))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert Image.open(tmp_path / 'pred.png').size == (96 * 3 + 8, 96)
