@@ -1,0 +1,209 @@
+"""tools/benchmark.py: FLOP counting, baselines, config mode, options and output files.
+
+Everything runs on ViT-Ti (or 4 blocks of it) at 32-256 pixels, one thread."""
+import csv
+import json
+import os
+import sys
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vitadapter import ViTPyramid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'tools'))
+
+import benchmark  # noqa: E402
+
+DEMO_CONFIG = os.path.join(ROOT, 'configs', 'demo', 'upernet_vit-t16_400it_shapes-96x96.py')
+FAST = ['--repeats', '1', '--warmup', '0', '--threads', '1']
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+# ------------------------------------------------------------------------------------- FLOPs
+def test_flops_of_linear_and_conv_layers_are_exact():
+    linear, conv = nn.Linear(8, 16), nn.Conv2d(3, 4, 3, padding=1)
+    deconv = nn.ConvTranspose2d(4, 2, kernel_size=2, stride=2)
+    x, image = torch.randn(2, 8), torch.randn(1, 3, 10, 10)
+
+    def forward():
+        linear(x)
+        deconv(conv(image))
+    expected = (2 * 2 * 8 * 16            # (2, 8) @ (8, 16)
+                + 2 * 100 * 4 * 3 * 9     # 3x3 conv: 100 output pixels, 4 x 3 x 9 MACs each
+                + 2 * 100 * 4 * 2 * 4)    # 2x2 stride-2 deconv: 100 input pixels x 4 x 2 x 4 MACs
+    assert benchmark.count_flops(forward) == expected
+
+
+def test_the_cpu_fused_attention_is_counted_forward_and_backward():
+    b, h, n, d = 2, 3, 16, 8
+    q, k, v = (torch.randn(b, h, n, d, requires_grad=True) for _ in range(3))
+    qk_and_pv = 2 * (2 * b * h * n * n * d)  # Q K^T and P V
+    assert benchmark.count_flops(lambda: F.scaled_dot_product_attention(q, k, v)) == qk_and_pv
+    train = benchmark.count_flops(lambda: F.scaled_dot_product_attention(q, k, v).sum().backward())
+    # backward (torch's formula for the fused kernels): recomputed scores, dP, dV, dQ, dK
+    assert train == qk_and_pv + 5 * (2 * b * h * n * n * d)
+
+
+def vit_forward_flops(tokens: int, patches: int, dim: int, depth: int, patch: int) -> int:
+    """Analytic forward FLOPs of a plain ViT (MLP ratio 4): patch embedding, qkv + projection
+    (4 C^2 per token), MLP (8 C^2 per token), attention (Q K^T and P V: 2 N^2 C)."""
+    embed = 2 * patches * dim * 3 * patch * patch
+    per_block = 2 * tokens * 12 * dim * dim + 2 * 2 * tokens * tokens * dim
+    return embed + depth * per_block
+
+
+@pytest.mark.parametrize('variant', ['trunk', 'mmseg-vit'])
+def test_vit_flops_match_the_analytic_count(tmp_path, variant):
+    out = tmp_path / 'r.json'
+    benchmark.main(['--model', 'vit_tiny_patch16_224', '--size', '64', '64', '--variants', variant,
+                    '--json', str(out)] + FAST)
+    counted = json.loads(out.read_text())['gflop'][variant] * 1e9
+    expected = vit_forward_flops(tokens=17, patches=16, dim=192, depth=12, patch=16)
+    assert abs(counted - expected) / expected < 0.01
+
+
+# ------------------------------------------------------------------------------------- variants
+def test_baselines_and_grad_checkpointing_in_one_table(tmp_path, capsys):
+    out = tmp_path / 'r.json'
+    variants = ['trunk', 'simple', 'simple-cp', 'trunk-f2p', 'trunk-mln', 'mmseg-f2p', 'mmseg-mln']
+    rows = benchmark.main(['--model', 'vit_tiny_patch16_224', '--size', '64', '64', '--mode', 'train',
+                           '--variants', *variants, '--json', str(out)] + FAST)
+    assert [r['label'] for r in rows] == variants
+    result = json.loads(out.read_text())
+    assert result['ratio']['trunk'] == 1.0 and all(s > 0 for s in result['seconds'].values())
+    gflop, params = result['gflop'], result['params']
+    # MultiLevelNeck adds a 3x3 C->C conv per level (the stride-4 one alone costs 2.3x ViT-Ti at 64 px)
+    assert gflop['trunk-mln'] > 1.5 * gflop['trunk-f2p'] > 1.5 * gflop['trunk']
+    # checkpointing recomputes the blocks: more FLOPs, same parameters
+    assert gflop['simple-cp'] > 1.2 * gflop['simple'] and params['simple-cp'] == params['simple']
+    # the same neck on timm's and mmseg's ViT: the same parameters up to the patch-embedding bias
+    assert abs(params['trunk-f2p'] - params['mmseg-f2p']) == 192
+    table = capsys.readouterr().out.splitlines()
+    assert 'mode train' in table[0] and 'GFLOP' in table[1] and len(table) == 2 + len(variants)
+
+
+def test_grad_checkpointing_lowers_the_memory_of_a_train_step(tmp_path):
+    out = tmp_path / 'r.json'
+    benchmark.main(['--model', 'vit_tiny_patch16_224', '--size', '256', '256', '--batch', '2',
+                    '--mode', 'train', '--variants', 'simple', 'simple-cp', '--memory', '--no-flops',
+                    '--json', str(out)] + FAST)
+    call = json.loads(out.read_text())['call_mib']
+    # ViT-Ti's gradients (22 MiB) are in both; the 12 blocks' activations (2 x 257 tokens, ~70 MiB)
+    # only without checkpointing (with it: the blocks' inputs and one block's activations)
+    assert call['simple-cp'] < 0.7 * call['simple']
+
+
+def test_config_mode_segmentors_train_with_real_losses(tmp_path, capsys):
+    out = tmp_path / 'r.json'
+    variants = ['trunk', 'backbone', 'segmentor', 'mmseg-f2p-segmentor', 'mmseg-mln-segmentor']
+    benchmark.main(['--config', DEMO_CONFIG, '--size', '64', '64', '--batch', '2', '--mode', 'train',
+                    '--variants', *variants, '--json', str(out)] + FAST)
+    result = json.loads(out.read_text())
+    assert list(result['seconds']) == variants
+    params = result['params']
+    # the demo's ViT-Ti has 4 blocks; its segmentor adds UPerHead + FCN head
+    assert params['trunk'] < params['backbone'] < params['segmentor'] < params['mmseg-f2p-segmentor']
+    assert result['gflop']['segmentor'] > 2 * result['gflop']['backbone']
+    assert capsys.readouterr().out.splitlines()[0].startswith(DEMO_CONFIG)
+
+
+def test_config_mode_forward_tensor_and_predict(tmp_path):
+    for kind in ('tensor', 'predict'):
+        rows = benchmark.main(['--config', DEMO_CONFIG, '--size', '64', '64', '--segmentor-forward', kind,
+                               '--variants', 'segmentor', 'adapter-segmentor'] + FAST)
+        assert [r['variant'] for r in rows] == ['segmentor', 'adapter-segmentor']
+        assert rows[1]['params'] > rows[0]['params']
+
+
+def test_a_segmentor_train_step_of_one_image_asks_for_two():
+    with pytest.raises(ValueError, match='--batch 2'):
+        benchmark.main(['--config', DEMO_CONFIG, '--size', '64', '64', '--mode', 'train',
+                        '--variants', 'segmentor', '--no-flops'] + FAST)
+
+
+def test_segmentor_variants_need_a_config(capsys):
+    with pytest.raises(SystemExit):
+        benchmark.main(['--variants', 'segmentor'])
+    assert 'need --config' in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------- options
+def test_dtypes_channels_last_and_grad_checkpointing_flags(tmp_path):
+    out = tmp_path / 'r.json'
+    rows = benchmark.main(['--model', 'vit_tiny_patch16_224', '--size', '64', '64', '--variants', 'simple',
+                           'mmseg-f2p', '--dtype', 'fp32', 'bf16', '--channels-last', '--grad-checkpointing',
+                           '--mode', 'train', '--no-flops', '--json', str(out)] + FAST)
+    assert [r['label'] for r in rows] == ['simple[fp32]', 'simple[bf16]', 'mmseg-f2p[fp32]', 'mmseg-f2p[bf16]']
+    assert all(r['channels_last'] and r['grad_checkpointing'] for r in rows)
+    assert json.loads(out.read_text())['ratio']['simple[fp32]'] == 1.0
+
+
+def test_several_sizes_write_json_csv_and_plot(tmp_path, capsys):
+    paths = {k: tmp_path / f'r.{k}' for k in ('json', 'csv', 'png')}
+    benchmark.main(['--model', 'vit_tiny_patch16_224', '--size', '64', '48', '--sizes', '96',
+                    '--variants', 'trunk', 'simple', '--memory', '--json', str(paths['json']),
+                    '--csv', str(paths['csv']), '--plot', str(paths['png'])] + FAST)
+    result = json.loads(paths['json'].read_text())
+    assert [(r['height'], r['width'], r['variant']) for r in result['rows']] == [
+        (64, 48, 'trunk'), (64, 48, 'simple'), (96, 96, 'trunk'), (96, 96, 'simple')]
+    assert result['size'] == [64, 48] and set(result['peak_mib']) == {'trunk', 'simple'}
+    with open(paths['csv']) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and float(rows[3]['gflop']) > float(rows[1]['gflop']) > 0
+    assert all(float(r['peak_mib']) > 0 and float(r['seconds']) > 0 for r in rows)
+    from PIL import Image
+    with Image.open(paths['png']) as image:
+        assert image.format == 'PNG' and image.size == (1500, 400)  # time, memory, GFLOP panels
+    tables = capsys.readouterr().out
+    assert tables.count('median of 1') == 2
+
+
+def test_profile_prints_the_operators(capsys):
+    benchmark.main(['--model', 'vit_tiny_patch16_224', '--size', '32', '32', '--variants', 'simple',
+                    '--profile', '5', '--no-flops'] + FAST)
+    out = capsys.readouterr().out
+    assert 'profile of simple at 32x32' in out and 'aten::' in out
+
+
+# ------------------------------------------------------------------------------------- bf16, compile
+def tiny_pyramid() -> ViTPyramid:
+    return ViTPyramid('vit_tiny_patch16_224', depth=4, img_size=64).eval()
+
+
+def test_bf16_autocast_matches_fp32():
+    model, x = tiny_pyramid(), torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        reference = model(x)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            half = model(x)
+    # the transposed convolutions run in bf16; the residual stream (identity level) stays fp32
+    assert half[0].dtype == torch.bfloat16 and half[2].dtype == torch.float32
+    for ref, y in zip(reference, half):
+        assert y.shape == ref.shape
+        error = (y.float() - ref).abs().max() / ref.abs().max()
+        assert error < 0.05, error
+
+
+def test_torch_compile_matches_eager(capsys):
+    model, x = tiny_pyramid(), torch.randn(1, 3, 48, 64)
+    with torch.no_grad():
+        reference = model(x)
+        compiled = torch.compile(model)(x)
+    for ref, y in zip(reference, compiled):
+        torch.testing.assert_close(y, ref, rtol=1e-4, atol=1e-4)
+    # and through the tool, compiled and eager timed side by side
+    rows = benchmark.main(['--config', DEMO_CONFIG, '--size', '48', '64', '--variants', 'trunk',
+                           '--compile', 'both', '--repeats', '1', '--warmup', '1', '--threads', '1',
+                           '--no-flops'])
+    assert [r['label'] for r in rows] == ['trunk', 'trunk[compiled]']
+    assert 'first s' in capsys.readouterr().out
