@@ -93,3 +93,15 @@ def test_visualize_prediction_of_a_trained_segmentor(tmp_path):
                '--image', str(image), '--label', str(label), '--out', str(tmp_path / 'pred.png'))
     assert out.returncode == 0, out.stderr[-2000:]
     assert Image.open(tmp_path / 'pred.png').size == (96 * 3 + 8, 96)
+
+
+def test_majority_baseline(tmp_path):
+    for split, maps in (('train', [[0, 0, 1, 11]]), ('val', [[0, 1, 1, 255], [1, 2, 0, 0]])):
+        os.makedirs(tmp_path / 'ann_dir' / split)
+        for i, row in enumerate(maps):
+            Image.fromarray(np.array([row], np.uint8)).save(tmp_path / 'ann_dir' / split / f'{i}.png')
+    out = tool('majority_baseline.py', '--data-root', str(tmp_path), '--num-classes', '3')
+    assert out.returncode == 0, out.stderr
+    # class 0 is the majority in train; val has 7 valid pixels, 3 of class 0: IoU 3/7, mIoU 1/7
+    assert 'majority class in train: 0 (66.7% of labelled pixels)' in out.stdout
+    assert 'val: aAcc 42.86, mIoU 14.29' in out.stdout
