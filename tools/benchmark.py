@@ -637,10 +637,11 @@ def peak_memory_mib(args: argparse.Namespace, setting: Setting, size) -> Tuple[f
 
 
 # ----------------------------------------------------------------------------------- profile
-def profile_table(step: Callable[[], None], rows: int) -> str:
-    """torch.profiler's operator table of one call, the ``rows`` largest self times first."""
+def profile_table(step: Callable[[], None], rows: int, device: torch.device) -> str:
+    """torch.profiler's operator table of one call, the ``rows`` largest self times (on the
+    device's clock for a GPU run) first."""
     activities = [torch.profiler.ProfilerActivity.CPU]
-    if torch.cuda.is_available():
+    if device.type == 'cuda':
         activities.append(torch.profiler.ProfilerActivity.CUDA)
     with torch.profiler.profile(activities=activities) as prof:
         step()
@@ -663,7 +664,8 @@ def run_size(args: argparse.Namespace, settings: Dict[str, Setting], size: Tuple
             compile_in_place(case.model, settings[label].variant)
     medians, first = measure({label: c.step for label, c in cases.items()}, args.repeats, args.warmup,
                              device)
-    profiles = {label: profile_table(c.step, args.profile) for label, c in cases.items()} if args.profile else {}
+    profiles = {label: profile_table(c.step, args.profile, device)
+                for label, c in cases.items()} if args.profile else {}
     params = {label: (c.params, c.trainable) for label, c in cases.items()}
     del cases
     memory = {label: peak_memory_mib(args, s, size) for label, s in settings.items()} if args.memory else {}
