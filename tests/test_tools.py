@@ -105,3 +105,10 @@ def test_majority_baseline(tmp_path):
     # class 0 is the majority in train; val has 7 valid pixels, 3 of class 0: IoU 3/7, mIoU 1/7
     assert 'majority class in train: 0 (66.7% of labelled pixels)' in out.stdout
     assert 'val: aAcc 42.86, mIoU 14.29' in out.stdout
+
+
+def test_vitadapter_info_console_script():
+    script = os.path.join(os.path.dirname(sys.executable), 'vitadapter-info')
+    assert os.path.exists(script), 'pip install (tools/in_venv.sh) installs the console script'
+    out = subprocess.run([script, '--list', 'small_patch14_reg4'], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.split() == ['vit_small_patch14_reg4_dinov2']
