@@ -23,7 +23,8 @@ class ViTPyramid(nn.Module):
         out_indices: blocks feeding the pyramid (timm convention: int N = last N blocks, negatives
             count from the end). One block per level, or a single block for all levels (ViTDet).
             Default: evenly spaced, e.g. (2, 5, 8, 11) for 12 blocks.
-        pretrained: load timm's pretrained weights. checkpoint: a local timm-layout weights file.
+        pretrained: load timm's pretrained weights. checkpoint: local weights from any supported
+            source (timm, official DINOv2, HF folder, mmseg/mmpretrain, MAE, BEiT), detected.
         img_size: the size position embeddings are stored for; any input size works.
         drop_path_rate: stochastic depth of the trunk.
         norm: apply the trunk's final norm to each chosen block (DINOv2 style) or not (ViTDet).
