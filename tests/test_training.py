@@ -3,6 +3,7 @@
 Every run is tiny (ViT with 2-4 blocks of width 32-64, 32x32 generated images, a few iterations)
 so the file runs in about a minute on two CPU cores.
 """
+import ast
 import copy
 import json
 import os
@@ -263,3 +264,17 @@ def test_frozen_trunk_only_neck_and_heads_change(tmp_path, shapes_root):
     assert not any(k.startswith('backbone.trunk.') for k in changed), sorted(changed)[:5]
     assert any(k.startswith('backbone.neck.') for k in changed)
     assert any(k.startswith('decode_head.') for k in changed)
+
+
+def test_test_tool_evaluates_a_trained_checkpoint(tmp_path, shapes_root):
+    cfg = tiny_cfg(tmp_path / 'train', shapes_root, max_iters=2)
+    out = run_train(cfg)
+    assert out.returncode == 0, out.stderr[-3000:]
+    test = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'test.py'),
+                           str(tmp_path / 'train' / 'cfg.py'), str(tmp_path / 'train' / 'iter_2.pth'),
+                           '--work-dir', str(tmp_path / 'test'), '--out', str(tmp_path / 'preds')],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert test.returncode == 0, test.stderr[-3000:]
+    metrics = ast.literal_eval(test.stdout.strip().splitlines()[-1])  # {'aAcc': .., 'mIoU': ..}
+    assert set(metrics) == {'aAcc', 'mIoU', 'mAcc'} and 0 <= metrics['mIoU'] <= 100
+    assert len(os.listdir(tmp_path / 'preds')) == 4  # one PNG per val image

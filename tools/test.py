@@ -8,13 +8,12 @@ predicted label maps as PNG files.
 """
 import argparse
 import os
-import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from vitadapter.engine import finish_distributed, prepare_config
+from vitadapter.engine import finish_distributed, load_config, prepare_config
 
 
 def parse_args(argv=None):
@@ -36,11 +35,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args.config, args.cfg_options, args.work_dir)
     prepare_config(cfg, launcher=args.launcher, data_root=args.data_root)
     cfg.load_from = args.checkpoint
     if args.out:

@@ -10,13 +10,12 @@ DDP uses the gloo backend. Progress and metrics go through mmengine's logger.
 """
 import argparse
 import os
-import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from vitadapter.engine import finish_distributed, prepare_config
+from vitadapter.engine import finish_distributed, load_config, prepare_config
 
 
 def parse_args(argv=None):
@@ -39,11 +38,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args.config, args.cfg_options, args.work_dir)
     prepare_config(cfg, launcher=args.launcher, amp=args.amp, data_root=args.data_root)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None

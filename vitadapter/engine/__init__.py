@@ -10,10 +10,10 @@ from .heads import LinearProbeHead  # registers itself
 from .optimizer import ViTLayerDecayOptimizerConstructor  # registers itself
 from .registry import register_all
 from .sync_bn import CPUSyncBatchNorm  # registers 'CPUSyncBN'
-from .runtime import finish_distributed, prepare_config, resolve_head_channels
+from .runtime import finish_distributed, load_config, prepare_config, resolve_head_channels
 
 register_all()
 
-__all__ = ['register_all', 'prepare_config', 'finish_distributed', 'resolve_head_channels', 'CamVidDataset', 'ShapesDataset',
+__all__ = ['register_all', 'load_config', 'prepare_config', 'finish_distributed', 'resolve_head_channels', 'CamVidDataset', 'ShapesDataset',
            'make_shapes_dataset', 'CPUSyncBatchNorm', 'CPUAmpOptimWrapper', 'LinearProbeHead',
            'ViTLayerDecayOptimizerConstructor', 'allow_mmengine_checkpoint_globals']

@@ -5,6 +5,7 @@ from the backbone's ``feature_info`` (and checks explicit values against it), po
 dataloader at ``data_root``, switches DDP to gloo without a GPU, and turns on mixed precision.
 """
 import copy
+import os
 from typing import List, Optional, Sequence
 
 import torch
@@ -110,6 +111,18 @@ def init_cpu_process_group(launcher: str) -> None:
     import torch.distributed as dist
     if launcher == 'pytorch' and dist.is_available() and not dist.is_initialized():
         dist.init_process_group(backend='gloo')
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None,
+                work_dir: Optional[str] = None) -> Config:
+    """Read a config the way mmseg's tools do: apply ``--cfg-options``, then choose the work dir
+    (the argument, the config's own ``work_dir``, or ``./work_dirs/<config name>``)."""
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.work_dir = work_dir or cfg.get('work_dir') or os.path.join(
+        './work_dirs', os.path.splitext(os.path.basename(path))[0])
+    return cfg
 
 
 def finish_distributed() -> None:
