@@ -41,6 +41,7 @@ from typing import Callable, Dict, List, Mapping, Tuple, Union
 import numpy as np
 import torch
 
+from .formats import key_patterns
 from .loading import CheckpointError
 
 # official checkpoint file -> the vitadapter config that builds the same model
@@ -70,16 +71,6 @@ BACKBONE_RULES: List[Rule] = [
     (r'^up\.(weight|bias)$', r'output.up.\1'),
     (r'^norm([1-4])\.(.+)$', lambda m: f'output.norms.{int(m[1]) - 1}.{m[2]}'),
 ]
-
-
-def summarize_keys(keys: List[str], limit: int = 8) -> str:
-    """'a.0.b', 'a.1.b' -> 'a.*.b (x2)', at most ``limit`` patterns."""
-    counts: Dict[str, int] = OrderedDict()
-    for key in keys:
-        pattern = re.sub(r'\.\d+\.', '.*.', key)
-        counts[pattern] = counts.get(pattern, 0) + 1
-    items = [f"{p} (x{n})" if n > 1 else p for p, n in counts.items()]
-    return ', '.join(items[:limit]) + (f", ... {len(items) - limit} more" if len(items) > limit else '')
 
 
 def rename_backbone_key(key: str):
@@ -133,7 +124,7 @@ def convert_vit_adapter_official(checkpoint: Mapping) -> Dict[str, torch.Tensor]
             converted['backbone.' + new] = value
     if unknown:
         raise CheckpointError(f"{len(unknown)} keys are not part of an official ViT-Adapter/BEiT-Adapter "
-                              f"UperNet checkpoint (is it another model?): {summarize_keys(unknown)}")
+                              f"UperNet checkpoint (is it another model?): {key_patterns(unknown, limit=8)}")
     return converted
 
 
