@@ -6,7 +6,7 @@ from .amp import CPUAmpOptimWrapper  # registers itself
 from .checkpoint_safety import allow_mmengine_checkpoint_globals
 from .datasets import CamVidDataset  # registers itself
 from .demo_data import ShapesDataset, make_shapes_dataset  # registers itself
-from .heads import LinearProbeHead  # registers itself
+from .heads import FastUPerHead, LinearProbeHead  # registers themselves
 from .optimizer import ViTLayerDecayOptimizerConstructor  # registers itself
 from .registry import register_all
 from .sync_bn import CPUSyncBatchNorm  # registers 'CPUSyncBN'
@@ -15,5 +15,5 @@ from .runtime import finish_distributed, load_config, prepare_config, resolve_he
 register_all()
 
 __all__ = ['register_all', 'load_config', 'prepare_config', 'finish_distributed', 'resolve_head_channels', 'CamVidDataset', 'ShapesDataset',
-           'make_shapes_dataset', 'CPUSyncBatchNorm', 'CPUAmpOptimWrapper', 'LinearProbeHead',
+           'make_shapes_dataset', 'CPUSyncBatchNorm', 'CPUAmpOptimWrapper', 'LinearProbeHead', 'FastUPerHead',
            'ViTLayerDecayOptimizerConstructor', 'allow_mmengine_checkpoint_globals']
