@@ -32,9 +32,15 @@ Variants, backbone level (the ViT is ``--model``, or the config backbone's):
 Variants that need ``--config``:
   backbone         the config's backbone as configured (stochastic depth off)
   segmentor        the config's whole model (mmseg ``EncoderDecoder``, its heads and losses)
-  mmseg-f2p-segmentor / mmseg-mln-segmentor / adapter-segmentor
-                   the config's model with its backbone replaced by mmseg-f2p / mmseg-mln / adapter
-                   (same heads, same head channels; head in_channels set to the new backbone's)
+  stock-head-segmentor
+                   the config's model with mmseg's own heads in place of vitadapter's equivalent
+                   ones (``FastUPerHead`` -> ``UPerHead``: same parameters, same function)
+  mmseg-f2p-segmentor / mmseg-mln-segmentor
+                   mmseg's native segmentor: the config's model with its backbone replaced by
+                   mmseg-f2p / mmseg-mln and mmseg's own heads (same head widths; head in_channels
+                   set to the new backbone's)
+  adapter-segmentor
+                   the config's model with its backbone replaced by ViTAdapter (same heads)
 
 Modes:
   forward  (default) a forward pass in eval mode without autograd; a segmentor runs its data
@@ -115,8 +121,10 @@ VARIANTS = {
 }
 MMSEG_NECKS = {'f2p': 'Feature2Pyramid', 'mln': 'MultiLevelNeck'}
 MMSEG_VARIANTS = ('trunk-f2p', 'trunk-mln', 'mmseg-vit', 'mmseg-f2p', 'mmseg-mln')
-CONFIG_VARIANTS = ('backbone', 'segmentor', 'mmseg-f2p-segmentor', 'mmseg-mln-segmentor',
-                   'adapter-segmentor')
+CONFIG_VARIANTS = ('backbone', 'segmentor', 'stock-head-segmentor', 'mmseg-f2p-segmentor',
+                   'mmseg-mln-segmentor', 'adapter-segmentor')
+# vitadapter's heads -> the mmseg heads computing the same function (for the native baselines)
+STOCK_HEADS = {'FastUPerHead': 'UPerHead'}
 ALL_VARIANTS = tuple(VARIANTS) + MMSEG_VARIANTS + CONFIG_VARIANTS
 DEFAULT_VARIANTS = ['trunk', 'feature2pyramid', 'simple']
 DEFAULT_CONFIG_VARIANTS = ['trunk', 'backbone', 'segmentor']
@@ -325,11 +333,19 @@ def set_head_channels(model_cfg: dict, channels: int) -> None:
         head['in_channels'] = [channels] * len(in_index) if isinstance(in_index, (list, tuple)) else channels
 
 
+def use_stock_heads(model_cfg: dict) -> None:
+    """Replace vitadapter's heads by the mmseg heads they equal (``STOCK_HEADS``)."""
+    for head in heads_of(model_cfg):
+        head['type'] = STOCK_HEADS.get(head['type'], head['type'])
+
+
 def segmentor_cfg(args: argparse.Namespace, variant: str, size: Tuple[int, int]) -> dict:
     """The config's model for ``variant``, at input ``size``, stochastic depth off."""
     model = copy.deepcopy(load_config(args).model)  # a ConfigDict: mmseg reads test_cfg.mode
     model.setdefault('data_preprocessor', {})['size'] = tuple(size)
-    if variant == 'segmentor':
+    if variant.startswith(('stock-head', 'mmseg-')):
+        use_stock_heads(model)
+    if variant in ('segmentor', 'stock-head-segmentor'):
         model['backbone'].update(drop_path_rate=0.0, img_size=tuple(size))
         if args.grad_checkpointing:
             model['backbone']['grad_checkpointing'] = True

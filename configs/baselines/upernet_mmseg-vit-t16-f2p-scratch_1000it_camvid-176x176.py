@@ -1,6 +1,7 @@
 # Baseline for the CamVid comparison: mmseg's own VisionTransformer + Feature2Pyramid with the
 # same width, depth, blocks, head and schedule as
-# configs/vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py (random init, 1000 iters).
+# configs/vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py (random init, 1000 iters),
+# and mmseg's own UPerHead (vitadapter's FastUPerHead computes the same function faster).
 _base_ = ['../vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py']
 embed_dim = 192
 model = dict(
@@ -29,7 +30,7 @@ model = dict(
         embed_dim=embed_dim,
         rescales=[4, 2, 1, 0.5],
         norm_cfg=dict(type='BN', requires_grad=True)),
-    decode_head=dict(in_channels=[embed_dim] * 4),
+    decode_head=dict(type='UPerHead', in_channels=[embed_dim] * 4),
     auxiliary_head=dict(in_channels=embed_dim))
 # mmseg's VisionTransformer is not a vitadapter trunk: plain AdamW with the same settings.
 optim_wrapper = dict(_delete_=True, type='OptimWrapper',
