@@ -113,14 +113,21 @@ def test_frozen_stages():
         ViTPyramid(**tiny('vit'), frozen_stages=9)
 
 
-def test_grad_checkpointing_gives_the_same_gradients():
+def test_grad_checkpointing_gives_the_same_gradients(monkeypatch):
+    import torch.utils.checkpoint
     x = torch.randn(2, 3, 64, 48)
-    grads = []
+    grads, recomputed = [], []
+    original = torch.utils.checkpoint.checkpoint
+    monkeypatch.setattr(torch.utils.checkpoint, 'checkpoint',
+                        lambda fn, *a, **k: recomputed.append(type(fn).__name__) or original(fn, *a, **k))
     for ckpt in (False, True):
         torch.manual_seed(0)
         model = ViTPyramid(**tiny('eva02'), grad_checkpointing=ckpt)
-        assert model.trunk.model.grad_checkpointing == ckpt
+        assert model.trunk.model.grad_checkpointing == ckpt and model.neck.grad_checkpointing == ckpt
         sum(y.pow(2).mean() for y in model(x)).backward()
         grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    # with it: every block and the 4x level of the pyramid (deconv, norm, GELU, deconv) are
+    # recomputed; the 2x level is one deconvolution, whose only saved input is the block map
+    assert recomputed.count('Sequential') == 1 and len(recomputed) == 1 + len(model.trunk.model.blocks)
     for name, g in grads[0].items():
         assert torch.allclose(g, grads[1][name], atol=1e-6), name

@@ -40,7 +40,9 @@ class ViTPyramid(nn.Module):
         norm_cfg: norm layers of the neck (default LayerNorm2d: works on one CPU and under DDP).
         stride: reference stride of the token maps (16); other patch sizes are mapped onto it.
         grid_mapping: 'maps' (resample token maps) or 'input' (resize the input), for patch != stride.
-        frozen_stages / freeze_trunk / grad_checkpointing / strict_load: see :class:`TimmViTTrunk`.
+        grad_checkpointing: recompute the trunk's blocks and the pyramid's upsampling levels in
+            the backward pass (stores block inputs and level outputs only).
+        frozen_stages / freeze_trunk / strict_load: see :class:`TimmViTTrunk`.
         **model_kwargs: passed on to ``timm.create_model``.
 
     Input (B, 3, H, W) of any size. Output: a tuple with one (B, C_i, ceil(H/s_i), ceil(W/s_i))
@@ -74,6 +76,7 @@ class ViTPyramid(nn.Module):
         self.neck = build_pyramid_neck(pyramid, self.trunk.embed_dim, scales,
                                        num_inputs=len(self.trunk.block_indices),
                                        out_channels=out_channels, norm_cfg=norm_cfg)
+        self.neck.grad_checkpointing = grad_checkpointing
         scales = self.neck.scales  # pyramid='none': one level of scale 1 per block
         self.strides = tuple(int(stride / s) for s in scales)
         self.output_cls_token = output_cls_token

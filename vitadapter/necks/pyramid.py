@@ -26,6 +26,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+import torch.utils.checkpoint
 
 from .norm import DEFAULT_NORM_CFG, build_norm2d
 
@@ -93,6 +94,15 @@ class _PyramidNeck(nn.Module):
         self.num_inputs = num_inputs
         self.levels = nn.ModuleList()
         self.out_channels: List[int] = []
+        # recompute each level's inner activations in the backward pass (ViTPyramid turns this on
+        # with the trunk's grad checkpointing): the upsampling levels' norms, GELUs and
+        # intermediate maps are then not stored.
+        self.grad_checkpointing = False
+
+    def _run_level(self, level: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and torch.is_grad_enabled() and len(level) > 1:
+            return torch.utils.checkpoint.checkpoint(level, x, use_reentrant=False)
+        return level(x)
 
     def forward(self, maps: Sequence[torch.Tensor]) -> List[torch.Tensor]:
         """maps: ``num_inputs`` tensors (B, in_channels, h, w) -> one (B, out_channels[i], h * s_i,
@@ -101,7 +111,7 @@ class _PyramidNeck(nn.Module):
             raise ValueError(f"expected {self.num_inputs} maps, got {len(maps)}")
         if self.num_inputs == 1:
             maps = list(maps) * len(self.levels)
-        return [level(x) for level, x in zip(self.levels, maps)]
+        return [self._run_level(level, x) for level, x in zip(self.levels, maps)]
 
 
 class Feature2PyramidNeck(_PyramidNeck):
