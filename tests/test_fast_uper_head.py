@@ -50,6 +50,17 @@ def test_concat_version_equals_concat_then_conv():
         conv3x3_of_resized_concat(maps, weight[:, :10], None, size)
 
 
+def test_matrices_cached_under_inference_mode_serve_a_later_training_step():
+    from vitadapter.engine.resized_conv import tap_resize_matrix
+    tap_resize_matrix.cache_clear()
+    x = torch.randn(1, 4, 5, 7)
+    weight = torch.randn(3, 4, 3, 3, requires_grad=True)
+    with torch.inference_mode():
+        conv3x3_of_resized(x, weight, (17, 23))
+    conv3x3_of_resized(x.requires_grad_(), weight, (17, 23)).sum().backward()
+    assert weight.grad is not None and x.grad.shape == x.shape
+
+
 def test_conv3x3_of_resized_rejects_a_wrong_weight():
     with pytest.raises(ValueError, match=r'weight must be \(C_out, 6, 3, 3\)'):
         conv3x3_of_resized(torch.randn(1, 6, 4, 4), torch.randn(5, 6, 1, 1), (8, 8))

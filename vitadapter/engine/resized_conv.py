@@ -23,21 +23,21 @@ __all__ = ['conv3x3_of_resized', 'conv3x3_of_resized_concat', 'resized_conv_save
            'tap_resize_matrix']
 
 
-@functools.lru_cache(maxsize=128)
-def _tap_resize_matrix(n_in: int, n_out: int, align_corners: bool) -> torch.Tensor:
-    eye = torch.eye(n_in, dtype=torch.float64).unsqueeze(0)  # n_in one-hot signals of length n_in
-    resize = F.interpolate(eye, size=n_out, mode='linear', align_corners=align_corners)[0].t()
-    padded = F.pad(resize, (0, 0, 1, 1))  # a zero row above and below
-    # output row i of tap d reads resized row i + d (zero outside the image)
-    return torch.cat([padded[d + 1:d + 1 + n_out] for d in (-1, 0, 1)], dim=1)
-
-
+@functools.lru_cache(maxsize=256)
 def tap_resize_matrix(n_in: int, n_out: int, align_corners: bool, dtype: torch.dtype,
                       device: torch.device) -> torch.Tensor:
     """(n_out, 3 * n_in): ``[S_-1 R, S_0 R, S_+1 R]`` where R is the 1-D linear resize from
     n_in to n_out samples (torch's coefficients, ``F.interpolate(mode='linear')``) and S_d reads
-    row ``i + d`` of its input for output row i, zero where that row is outside."""
-    return _tap_resize_matrix(int(n_in), int(n_out), bool(align_corners)).to(dtype=dtype, device=device)
+    row ``i + d`` of its input for output row i, zero where that row is outside. Cached per
+    size, dtype and device (a few KiB each); built as a normal tensor even inside
+    ``torch.inference_mode`` so that a later training step can save it for backward."""
+    with torch.inference_mode(False), torch.no_grad():
+        eye = torch.eye(n_in, dtype=torch.float64).unsqueeze(0)  # n_in one-hot signals of length n_in
+        resize = F.interpolate(eye, size=n_out, mode='linear', align_corners=align_corners)[0].t()
+        padded = F.pad(resize, (0, 0, 1, 1))  # a zero row above and below
+        # output row i of tap d reads resized row i + d (zero outside the image)
+        taps = torch.cat([padded[d + 1:d + 1 + n_out] for d in (-1, 0, 1)], dim=1)
+        return taps.to(dtype=dtype, device=device)
 
 
 def resized_conv_saves_work(in_size: Tuple[int, int], out_size: Tuple[int, int], in_channels: int) -> bool:
@@ -59,8 +59,8 @@ def _resized_conv_rows(x: torch.Tensor, weight: torch.Tensor, size: Tuple[int, i
     # one 1x1 convolution to every (C_out, dx, dy) tap: (B, C_out * 3 * 3, h, w)
     taps = weight.permute(0, 3, 2, 1).reshape(9 * c_out, -1, 1, 1)
     z = F.conv2d(x, taps)
-    along_y = tap_resize_matrix(h, height, align_corners, z.dtype, x.device)  # (H, 3h), [dy, y]
-    along_x = tap_resize_matrix(w, width, align_corners, z.dtype, x.device)   # (W, 3w), [dx, x]
+    along_y = tap_resize_matrix(h, height, bool(align_corners), z.dtype, z.device)  # (H, 3h), [dy, y]
+    along_x = tap_resize_matrix(w, width, bool(align_corners), z.dtype, z.device)   # (W, 3w), [dx, x]
     # sum over dy and y -> (B * C_out * 3 dx, H, w); no copy of a contiguous z (a channels-last
     # input gives a channels-last z: reshape copies it)
     rows = torch.matmul(along_y, z.reshape(batch * c_out * 3, 3 * h, w))
