@@ -117,6 +117,20 @@ def test_config_mode_segmentors_train_with_real_losses(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[0].startswith(DEMO_CONFIG)
 
 
+def test_baselines_run_mmseg_heads_and_the_fast_head_saves_flops(tmp_path):
+    args = benchmark.parse_args(['--config', DEMO_CONFIG])
+    heads = {v: benchmark.segmentor_cfg(args, v, (128, 128))['decode_head']['type']
+             for v in ('segmentor', 'stock-head-segmentor', 'mmseg-f2p-segmentor')}
+    assert heads == {'segmentor': 'FastUPerHead', 'stock-head-segmentor': 'UPerHead',
+                     'mmseg-f2p-segmentor': 'UPerHead'}
+    out = tmp_path / 'r.json'
+    benchmark.main(['--config', DEMO_CONFIG, '--size', '128', '128', '--variants',
+                    'stock-head-segmentor', 'segmentor', '--json', str(out)] + FAST)
+    result = json.loads(out.read_text())
+    assert result['params']['segmentor'] == result['params']['stock-head-segmentor']
+    assert result['gflop']['segmentor'] < 0.8 * result['gflop']['stock-head-segmentor']
+
+
 def test_config_mode_forward_tensor_and_predict(tmp_path):
     for kind in ('tensor', 'predict'):
         rows = benchmark.main(['--config', DEMO_CONFIG, '--size', '64', '64', '--segmentor-forward', kind,
