@@ -51,8 +51,8 @@ def test_concat_version_equals_concat_then_conv():
 
 
 def test_matrices_cached_under_inference_mode_serve_a_later_training_step():
-    from vitadapter.engine.resized_conv import tap_resize_matrix
-    tap_resize_matrix.cache_clear()
+    from vitadapter.engine.resized_conv import _cached_tap_resize_matrix
+    _cached_tap_resize_matrix.cache_clear()
     x = torch.randn(1, 4, 5, 7)
     weight = torch.randn(3, 4, 3, 3, requires_grad=True)
     with torch.inference_mode():
@@ -152,3 +152,14 @@ def test_bf16_autocast_runs_and_stays_close():
         expected = reference(inputs)
     assert got.dtype == torch.bfloat16
     assert (got.float() - expected).abs().max() < 0.05 * expected.abs().max()
+
+
+def test_torch_compile_matches_eager_and_trains():
+    _, fast = pair()
+    inputs = levels(2, 64, 64)
+    fast.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(torch.compile(fast)(inputs), fast(inputs), rtol=1e-4, atol=1e-4)
+    fast.train()
+    torch.compile(fast)(inputs).sum().backward()
+    assert fast.fpn_bottleneck.conv.weight.grad is not None

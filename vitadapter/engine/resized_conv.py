@@ -23,14 +23,8 @@ __all__ = ['conv3x3_of_resized', 'conv3x3_of_resized_concat', 'resized_conv_save
            'tap_resize_matrix']
 
 
-@functools.lru_cache(maxsize=256)
-def tap_resize_matrix(n_in: int, n_out: int, align_corners: bool, dtype: torch.dtype,
-                      device: torch.device) -> torch.Tensor:
-    """(n_out, 3 * n_in): ``[S_-1 R, S_0 R, S_+1 R]`` where R is the 1-D linear resize from
-    n_in to n_out samples (torch's coefficients, ``F.interpolate(mode='linear')``) and S_d reads
-    row ``i + d`` of its input for output row i, zero where that row is outside. Cached per
-    size, dtype and device (a few KiB each); built as a normal tensor even inside
-    ``torch.inference_mode`` so that a later training step can save it for backward."""
+def _build_tap_resize_matrix(n_in: int, n_out: int, align_corners: bool, dtype: torch.dtype,
+                             device: torch.device) -> torch.Tensor:
     with torch.inference_mode(False), torch.no_grad():
         eye = torch.eye(n_in, dtype=torch.float64).unsqueeze(0)  # n_in one-hot signals of length n_in
         resize = F.interpolate(eye, size=n_out, mode='linear', align_corners=align_corners)[0].t()
@@ -38,6 +32,23 @@ def tap_resize_matrix(n_in: int, n_out: int, align_corners: bool, dtype: torch.d
         # output row i of tap d reads resized row i + d (zero outside the image)
         taps = torch.cat([padded[d + 1:d + 1 + n_out] for d in (-1, 0, 1)], dim=1)
         return taps.to(dtype=dtype, device=device)
+
+
+_cached_tap_resize_matrix = functools.lru_cache(maxsize=256)(_build_tap_resize_matrix)
+
+
+def tap_resize_matrix(n_in: int, n_out: int, align_corners: bool, dtype: torch.dtype,
+                      device: torch.device) -> torch.Tensor:
+    """(n_out, 3 * n_in): ``[S_-1 R, S_0 R, S_+1 R]`` where R is the 1-D linear resize from
+    n_in to n_out samples (torch's coefficients, ``F.interpolate(mode='linear')``) and S_d reads
+    row ``i + d`` of its input for output row i, zero where that row is outside.
+
+    Cached per size, dtype and device (a few KiB each), built as a normal tensor even inside
+    ``torch.inference_mode`` so that a later training step can save it for backward; under
+    ``torch.compile`` built in the graph (constants for the compiler) instead of cached."""
+    if torch.compiler.is_compiling():
+        return _build_tap_resize_matrix(n_in, n_out, align_corners, dtype, device)
+    return _cached_tap_resize_matrix(n_in, n_out, align_corners, dtype, device)
 
 
 def resized_conv_saves_work(in_size: Tuple[int, int], out_size: Tuple[int, int], in_channels: int) -> bool:
