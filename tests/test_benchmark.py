@@ -113,7 +113,7 @@ def test_config_mode_segmentors_train_with_real_losses(tmp_path, capsys):
     params = result['params']
     # the demo's ViT-Ti has 4 blocks; its segmentor adds UPerHead + FCN head
     assert params['trunk'] < params['backbone'] < params['segmentor'] < params['mmseg-f2p-segmentor']
-    assert result['gflop']['segmentor'] > 2 * result['gflop']['backbone']
+    assert result['gflop']['segmentor'] > 1.5 * result['gflop']['backbone']  # + the heads' convolutions
     assert capsys.readouterr().out.splitlines()[0].startswith(DEMO_CONFIG)
 
 
