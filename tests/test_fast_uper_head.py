@@ -163,3 +163,14 @@ def test_torch_compile_matches_eager_and_trains():
     fast.train()
     torch.compile(fast)(inputs).sum().backward()
     assert fast.fpn_bottleneck.conv.weight.grad is not None
+
+
+def test_levels_of_one_size_and_align_corners_match_uperhead():
+    """pyramid='none' gives four maps of one stride: every share is then a direct convolution."""
+    for align_corners, inputs in ((False, [torch.randn(2, c, 12, 10) for c in (16, 24, 32, 32)]),
+                                  (True, levels(2, 72, 104))):
+        reference, fast = pair(align_corners=align_corners)
+        reference.double().eval(), fast.double().eval()
+        with torch.no_grad():
+            xs = [x.double() for x in inputs]
+            torch.testing.assert_close(fast(xs), reference(xs), rtol=1e-10, atol=1e-10)
