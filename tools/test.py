@@ -6,31 +6,19 @@
 Prints the per-class IoU table and mIoU through mmengine's logger; ``--out`` also saves the
 predicted label maps as PNG files.
 """
-import argparse
-import os
 import sys
 
-from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from vitadapter.engine import finish_distributed, load_config, prepare_config
+from vitadapter.engine import (finish_distributed, load_config, parse_runner_args, prepare_config,
+                               runner_argument_parser)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Test (evaluate) a segmentor')
-    parser.add_argument('config', help='test config file path')
+    parser = runner_argument_parser('Test (evaluate) a segmentor')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the dir to save logs and metrics')
-    parser.add_argument('--data-root', help='data set root for every dataloader of the config')
     parser.add_argument('--out', help='save the predicted label maps (PNG) here')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings in the config')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_runner_args(parser, argv)
 
 
 def main(argv=None):

@@ -8,32 +8,20 @@
 file. ``--amp`` trains with autocast: fp16 + loss scaling on CUDA, bf16 on a CPU. Without a GPU,
 DDP uses the gloo backend. Progress and metrics go through mmengine's logger.
 """
-import argparse
-import os
 import sys
 
-from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from vitadapter.engine import finish_distributed, load_config, prepare_config
+from vitadapter.engine import (finish_distributed, load_config, parse_runner_args, prepare_config,
+                               runner_argument_parser)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Train a segmentor')
-    parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser = runner_argument_parser('Train a segmentor')
     parser.add_argument('--resume', nargs='?', const='auto', default=None, metavar='CKPT',
                         help='resume from CKPT, or from the latest checkpoint in the work dir')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
-    parser.add_argument('--data-root', help='data set root for every dataloader of the config')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings in the config, e.g. train_cfg.max_iters=100')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_runner_args(parser, argv)
 
 
 def main(argv=None):
