@@ -126,10 +126,11 @@ def conv3x3_of_resized_concat(maps: Sequence[torch.Tensor], weight: torch.Tensor
     size = (int(size[0]), int(size[1]))
     direct, low_res = None, None  # (B, C_out, H, W) and (B * C_out * H, W) partial sums
     for x, part in zip(maps, weight.split(widths, dim=1)):
-        if tuple(x.shape[2:]) != size and resized_conv_saves_work(tuple(x.shape[2:]), size, x.shape[1]):
+        in_size = tuple(x.shape[2:])
+        if in_size != size and resized_conv_saves_work(in_size, size, x.shape[1]):
             low_res = _resized_conv_rows(x, part, size, align_corners, low_res)
             continue
-        if tuple(x.shape[2:]) != size:
+        if in_size != size:
             x = F.interpolate(x, size=size, mode='bilinear', align_corners=align_corners)
         y = F.conv2d(x, part, bias if direct is None else None, padding=1)
         direct = y if direct is None else direct.add_(y)
