@@ -1,4 +1,5 @@
-"""tools/benchmark.py: FLOP counting, baselines, config mode, options and output files.
+"""tools/benchmark.py (the tools/benchmarking package): FLOP counting, baselines, config mode,
+options, the machine record and output files.
 
 Everything runs on ViT-Ti (or 4 blocks of it) at 32-256 pixels, one thread."""
 import csv
@@ -16,7 +17,10 @@ from vitadapter import ViTPyramid
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 
-import benchmark  # noqa: E402
+from benchmarking.cli import main, parse_args  # noqa: E402
+from benchmarking.flops import count_flops  # noqa: E402
+from benchmarking.machine import WATCHED_FLAGS, describe, machine_record, parse_cpuinfo  # noqa: E402
+from benchmarking.segmentors import segmentor_cfg  # noqa: E402
 
 DEMO_CONFIG = os.path.join(ROOT, 'configs', 'demo', 'upernet_vit-t16_400it_shapes-96x96.py')
 FAST = ['--repeats', '1', '--warmup', '0', '--threads', '1']
@@ -27,6 +31,7 @@ def _one_thread():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
 
 
 # ------------------------------------------------------------------------------------- FLOPs
@@ -41,15 +46,15 @@ def test_flops_of_linear_and_conv_layers_are_exact():
     expected = (2 * 2 * 8 * 16            # (2, 8) @ (8, 16)
                 + 2 * 100 * 4 * 3 * 9     # 3x3 conv: 100 output pixels, 4 x 3 x 9 MACs each
                 + 2 * 100 * 4 * 2 * 4)    # 2x2 stride-2 deconv: 100 input pixels x 4 x 2 x 4 MACs
-    assert benchmark.count_flops(forward) == expected
+    assert count_flops(forward) == expected
 
 
 def test_the_cpu_fused_attention_is_counted_forward_and_backward():
     b, h, n, d = 2, 3, 16, 8
     q, k, v = (torch.randn(b, h, n, d, requires_grad=True) for _ in range(3))
     qk_and_pv = 2 * (2 * b * h * n * n * d)  # Q K^T and P V
-    assert benchmark.count_flops(lambda: F.scaled_dot_product_attention(q, k, v)) == qk_and_pv
-    train = benchmark.count_flops(lambda: F.scaled_dot_product_attention(q, k, v).sum().backward())
+    assert count_flops(lambda: F.scaled_dot_product_attention(q, k, v)) == qk_and_pv
+    train = count_flops(lambda: F.scaled_dot_product_attention(q, k, v).sum().backward())
     # backward (torch's formula for the fused kernels): recomputed scores, dP, dV, dQ, dK
     assert train == qk_and_pv + 5 * (2 * b * h * n * n * d)
 
@@ -65,7 +70,7 @@ def vit_forward_flops(tokens: int, patches: int, dim: int, depth: int, patch: in
 @pytest.mark.parametrize('variant', ['trunk', 'mmseg-vit'])
 def test_vit_flops_match_the_analytic_count(tmp_path, variant):
     out = tmp_path / 'r.json'
-    benchmark.main(['--model', 'vit_tiny_patch16_224', '--size', '64', '64', '--variants', variant,
+    main(['--model', 'vit_tiny_patch16_224', '--size', '64', '64', '--variants', variant,
                     '--json', str(out)] + FAST)
     counted = json.loads(out.read_text())['gflop'][variant] * 1e9
     expected = vit_forward_flops(tokens=17, patches=16, dim=192, depth=12, patch=16)
@@ -76,7 +81,7 @@ def test_vit_flops_match_the_analytic_count(tmp_path, variant):
 def test_baselines_and_grad_checkpointing_in_one_table(tmp_path, capsys):
     out = tmp_path / 'r.json'
     variants = ['trunk', 'simple', 'simple-cp', 'trunk-f2p', 'trunk-mln', 'mmseg-f2p', 'mmseg-mln']
-    rows = benchmark.main(['--model', 'vit_tiny_patch16_224', '--size', '64', '64', '--mode', 'train',
+    rows = main(['--model', 'vit_tiny_patch16_224', '--size', '64', '64', '--mode', 'train',
                            '--variants', *variants, '--json', str(out)] + FAST)
     assert [r['label'] for r in rows] == variants
     result = json.loads(out.read_text())
@@ -89,12 +94,13 @@ def test_baselines_and_grad_checkpointing_in_one_table(tmp_path, capsys):
     # the same neck on timm's and mmseg's ViT: the same parameters up to the patch-embedding bias
     assert abs(params['trunk-f2p'] - params['mmseg-f2p']) == 192
     table = capsys.readouterr().out.splitlines()
-    assert 'mode train' in table[0] and 'GFLOP' in table[1] and len(table) == 2 + len(variants)
+    assert table[0].startswith('machine: ') and 'mode train' in table[1] and 'GFLOP' in table[2]
+    assert len(table) == 3 + len(variants)
 
 
 def test_grad_checkpointing_lowers_the_memory_of_a_train_step(tmp_path):
     out = tmp_path / 'r.json'
-    benchmark.main(['--model', 'vit_tiny_patch16_224', '--size', '256', '256', '--batch', '2',
+    main(['--model', 'vit_tiny_patch16_224', '--size', '256', '256', '--batch', '2',
                     '--mode', 'train', '--variants', 'simple', 'simple-cp', '--memory', '--no-flops',
                     '--json', str(out)] + FAST)
     call = json.loads(out.read_text())['call_mib']
@@ -106,7 +112,7 @@ def test_grad_checkpointing_lowers_the_memory_of_a_train_step(tmp_path):
 def test_config_mode_segmentors_train_with_real_losses(tmp_path, capsys):
     out = tmp_path / 'r.json'
     variants = ['trunk', 'backbone', 'segmentor', 'mmseg-f2p-segmentor', 'mmseg-mln-segmentor']
-    benchmark.main(['--config', DEMO_CONFIG, '--size', '64', '64', '--batch', '2', '--mode', 'train',
+    main(['--config', DEMO_CONFIG, '--size', '64', '64', '--batch', '2', '--mode', 'train',
                     '--variants', *variants, '--json', str(out)] + FAST)
     result = json.loads(out.read_text())
     assert list(result['seconds']) == variants
@@ -114,17 +120,17 @@ def test_config_mode_segmentors_train_with_real_losses(tmp_path, capsys):
     # the demo's ViT-Ti has 4 blocks; its segmentor adds UPerHead + FCN head
     assert params['trunk'] < params['backbone'] < params['segmentor'] < params['mmseg-f2p-segmentor']
     assert result['gflop']['segmentor'] > 1.5 * result['gflop']['backbone']  # + the heads' convolutions
-    assert capsys.readouterr().out.splitlines()[0].startswith(DEMO_CONFIG)
+    assert capsys.readouterr().out.splitlines()[1].startswith(DEMO_CONFIG)
 
 
 def test_baselines_run_mmseg_heads_and_the_fast_head_saves_flops(tmp_path):
-    args = benchmark.parse_args(['--config', DEMO_CONFIG])
-    heads = {v: benchmark.segmentor_cfg(args, v, (128, 128))['decode_head']['type']
+    args = parse_args(['--config', DEMO_CONFIG])
+    heads = {v: segmentor_cfg(args, v, (128, 128))['decode_head']['type']
              for v in ('segmentor', 'stock-head-segmentor', 'mmseg-f2p-segmentor')}
     assert heads == {'segmentor': 'FastUPerHead', 'stock-head-segmentor': 'UPerHead',
                      'mmseg-f2p-segmentor': 'UPerHead'}
     out = tmp_path / 'r.json'
-    benchmark.main(['--config', DEMO_CONFIG, '--size', '128', '128', '--variants',
+    main(['--config', DEMO_CONFIG, '--size', '128', '128', '--variants',
                     'stock-head-segmentor', 'segmentor', '--json', str(out)] + FAST)
     result = json.loads(out.read_text())
     assert result['params']['segmentor'] == result['params']['stock-head-segmentor']
@@ -133,7 +139,7 @@ def test_baselines_run_mmseg_heads_and_the_fast_head_saves_flops(tmp_path):
 
 def test_config_mode_forward_tensor_and_predict(tmp_path):
     for kind in ('tensor', 'predict'):
-        rows = benchmark.main(['--config', DEMO_CONFIG, '--size', '64', '64', '--segmentor-forward', kind,
+        rows = main(['--config', DEMO_CONFIG, '--size', '64', '64', '--segmentor-forward', kind,
                                '--variants', 'segmentor', 'adapter-segmentor'] + FAST)
         assert [r['variant'] for r in rows] == ['segmentor', 'adapter-segmentor']
         assert rows[1]['params'] > rows[0]['params']
@@ -141,20 +147,20 @@ def test_config_mode_forward_tensor_and_predict(tmp_path):
 
 def test_a_segmentor_train_step_of_one_image_asks_for_two():
     with pytest.raises(ValueError, match='--batch 2'):
-        benchmark.main(['--config', DEMO_CONFIG, '--size', '64', '64', '--mode', 'train',
+        main(['--config', DEMO_CONFIG, '--size', '64', '64', '--mode', 'train',
                         '--variants', 'segmentor', '--no-flops'] + FAST)
 
 
 def test_segmentor_variants_need_a_config(capsys):
     with pytest.raises(SystemExit):
-        benchmark.main(['--variants', 'segmentor'])
+        main(['--variants', 'segmentor'])
     assert 'need --config' in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------- options
 def test_dtypes_channels_last_and_grad_checkpointing_flags(tmp_path):
     out = tmp_path / 'r.json'
-    rows = benchmark.main(['--model', 'vit_tiny_patch16_224', '--size', '64', '64', '--variants', 'simple',
+    rows = main(['--model', 'vit_tiny_patch16_224', '--size', '64', '64', '--variants', 'simple',
                            'mmseg-f2p', '--dtype', 'fp32', 'bf16', '--channels-last', '--grad-checkpointing',
                            '--mode', 'train', '--no-flops', '--json', str(out)] + FAST)
     assert [r['label'] for r in rows] == ['simple[fp32]', 'simple[bf16]', 'mmseg-f2p[fp32]', 'mmseg-f2p[bf16]']
@@ -164,7 +170,7 @@ def test_dtypes_channels_last_and_grad_checkpointing_flags(tmp_path):
 
 def test_several_sizes_write_json_csv_and_plot(tmp_path, capsys):
     paths = {k: tmp_path / f'r.{k}' for k in ('json', 'csv', 'png')}
-    benchmark.main(['--model', 'vit_tiny_patch16_224', '--size', '64', '48', '--sizes', '96',
+    main(['--model', 'vit_tiny_patch16_224', '--size', '64', '48', '--sizes', '96',
                     '--variants', 'trunk', 'simple', '--memory', '--json', str(paths['json']),
                     '--csv', str(paths['csv']), '--plot', str(paths['png'])] + FAST)
     result = json.loads(paths['json'].read_text())
@@ -180,10 +186,41 @@ def test_several_sizes_write_json_csv_and_plot(tmp_path, capsys):
         assert image.format == 'PNG' and image.size == (1500, 400)  # time, memory, GFLOP panels
     tables = capsys.readouterr().out
     assert tables.count('median of 1') == 2
+    # the machine: printed once, first, and stored in the JSON (one thread, as asked)
+    machine = result['machine']
+    assert tables.splitlines()[0] == describe(machine) and tables.count('machine: ') == 1
+    assert machine['threads'] == 1 and machine['torch'] == torch.__version__ and machine['cpu']
+    if os.path.exists('/proc/cpuinfo'):
+        assert list(machine['cpu_flags']) == list(WATCHED_FLAGS)
+
+
+# ------------------------------------------------------------------------------------- machine
+CPUINFO = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R) Platinum 8480+
+flags\t\t: fpu sse2 avx2 avx512f amx_tile amx_bf16
+
+processor\t: 1
+model name\t: another CPU
+flags\t\t: fpu
+"""
+
+
+def test_the_machine_record_reads_the_cpu_model_and_instruction_sets():
+    assert parse_cpuinfo(CPUINFO) == ('Intel(R) Xeon(R) Platinum 8480+',
+                                      {'fpu', 'sse2', 'avx2', 'avx512f', 'amx_tile', 'amx_bf16'})
+    assert parse_cpuinfo('processor\t: 0\nFeatures\t: fp asimd\nCPU part\t: 0xd0c\n') == (None, None)
+    record = dict(machine_record('cpu'), cpu='Xeon', logical_cpus=4,
+                  cpu_flags={flag: flag in ('avx2', 'amx_bf16') for flag in WATCHED_FLAGS})
+    line = describe(record)
+    assert line.startswith('machine: Xeon, 4 logical CPUs, avx2 amx_bf16 (torch kernels: ')
+    assert f"{torch.get_num_threads()} threads" in line
+    none = describe(dict(record, cpu_flags={flag: False for flag in WATCHED_FLAGS}))
+    assert 'none of avx2/avx512f' in none and 'instruction sets unknown' in describe(dict(record, cpu_flags=None))
 
 
 def test_profile_prints_the_operators(capsys):
-    benchmark.main(['--model', 'vit_tiny_patch16_224', '--size', '32', '32', '--variants', 'simple',
+    main(['--model', 'vit_tiny_patch16_224', '--size', '32', '32', '--variants', 'simple',
                     '--profile', '5', '--no-flops'] + FAST)
     out = capsys.readouterr().out
     assert 'profile of simple at 32x32' in out and 'aten::' in out
@@ -216,7 +253,7 @@ def test_torch_compile_matches_eager(capsys):
     for ref, y in zip(reference, compiled):
         torch.testing.assert_close(y, ref, rtol=1e-4, atol=1e-4)
     # and through the tool, compiled and eager timed side by side
-    rows = benchmark.main(['--config', DEMO_CONFIG, '--size', '48', '64', '--variants', 'trunk',
+    rows = main(['--config', DEMO_CONFIG, '--size', '48', '64', '--variants', 'trunk',
                            '--compile', 'both', '--repeats', '1', '--warmup', '1', '--threads', '1',
                            '--no-flops'])
     assert [r['label'] for r in rows] == ['trunk', 'trunk[compiled]']

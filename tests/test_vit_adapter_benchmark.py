@@ -1,5 +1,5 @@
-"""tools/benchmark.py: the ViTAdapter variants, the train-step mode and the memory measurement,
-next to the variants and CLI it had before."""
+"""tools/benchmark.py (through its entry point): the ViTAdapter variants, the train-step mode and
+the memory measurement, next to the variants and CLI it had before."""
 import json
 import os
 import sys
@@ -28,5 +28,6 @@ def test_train_step_and_peak_memory_of_vit_adapter_vs_vit_pyramid(tmp_path, caps
 def test_the_earlier_forward_variants_still_run(capsys):
     benchmark.main(['--model', 'vit_tiny_patch16_224', '--size', '32', '32', '--repeats', '1',
                     '--warmup', '0', '--threads', '1'])
-    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:]]
-    assert rows == ['trunk', 'feature2pyramid', 'simple']
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith('machine: ') and 'median of 1' in lines[1]
+    assert [line.split()[0] for line in lines[3:]] == ['trunk', 'feature2pyramid', 'simple']

@@ -1,0 +1,26 @@
+"""The variants the benchmark knows, by name: their ViTPyramid / ViTAdapter settings, the mmseg
+baselines, the variants that need ``--config``, and the defaults."""
+
+VARIANTS = {
+    'trunk': dict(),
+    'feature2pyramid': dict(pyramid='feature2pyramid'),
+    'simple': dict(pyramid='simple'),
+    'simple-cp': dict(pyramid='simple', grad_checkpointing=True),
+    'vitdet': dict(pyramid='simple', out_channels=256),
+    'vitdet-last': dict(pyramid='simple', out_channels=256, out_indices=(-1,)),
+    'maps': dict(grid_mapping='maps'),
+    'input': dict(grid_mapping='input'),
+    'adapter': dict(),
+    'adapter-cp': dict(grad_checkpointing=True),
+}
+MMSEG_VARIANTS = ('trunk-f2p', 'trunk-mln', 'mmseg-vit', 'mmseg-f2p', 'mmseg-mln')
+CONFIG_VARIANTS = ('backbone', 'segmentor', 'stock-head-segmentor', 'mmseg-f2p-segmentor',
+                   'mmseg-mln-segmentor', 'adapter-segmentor')
+ALL_VARIANTS = tuple(VARIANTS) + MMSEG_VARIANTS + CONFIG_VARIANTS
+DEFAULT_VARIANTS = ['trunk', 'feature2pyramid', 'simple']
+DEFAULT_CONFIG_VARIANTS = ['trunk', 'backbone', 'segmentor']
+
+
+def is_segmentor(variant: str) -> bool:
+    """Whether ``variant`` is a whole mmseg segmentor (else images -> levels)."""
+    return variant.endswith('segmentor')

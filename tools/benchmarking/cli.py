@@ -1,0 +1,108 @@
+"""The command line of ``tools/benchmark.py``: options, their checks, and the run (machine line,
+one table per size, profiles, output files)."""
+import argparse
+import sys
+from typing import List
+
+import torch
+
+from .catalogue import ALL_VARIANTS, CONFIG_VARIANTS, DEFAULT_CONFIG_VARIANTS, DEFAULT_VARIANTS
+from .files import write_csv, write_json
+from .machine import describe, machine_record
+from .plot import write_plot
+from .runner import run_size
+from .settings import DTYPES, settings_of
+from .table import print_profiles, print_table
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    description = (sys.modules[__package__].__doc__ or '').split('\n')[0]
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument('--model', help='a timm ViT name (default vit_base_patch16_224)')
+    source.add_argument('--config', help='an mmseg config file (its backbone and whole model)')
+    parser.add_argument('--cfg-options', nargs='+', default=None, metavar='KEY=VALUE',
+                        help='override config settings (mmengine syntax)')
+    parser.add_argument('--size', type=int, nargs=2, action='append', metavar=('H', 'W'),
+                        help='input size; repeat for several (default 512 512)')
+    parser.add_argument('--sizes', type=int, nargs='+', metavar='N', help='square input sizes')
+    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--variants', nargs='+', default=None, choices=ALL_VARIANTS,
+                        help=f'default: {" ".join(DEFAULT_VARIANTS)} '
+                             f'(with --config: {" ".join(DEFAULT_CONFIG_VARIANTS)})')
+    parser.add_argument('--mode', choices=('forward', 'train'), default='forward',
+                        help='forward pass (eval, no grad) or training step (forward, backward, AdamW)')
+    parser.add_argument('--segmentor-forward', choices=('tensor', 'predict'), default='tensor',
+                        help="segmentors in forward mode: mode='tensor' (logits) or test_step (predict)")
+    parser.add_argument('--dtype', nargs='+', default=['fp32'], choices=sorted(DTYPES),
+                        help='autocast dtype; several: each variant is timed with each')
+    parser.add_argument('--channels-last', action='store_true', help='channels_last memory format')
+    parser.add_argument('--compile', nargs='?', const='on', default='off', choices=('off', 'on', 'both'),
+                        help='torch.compile the models (both: time eager and compiled, alternating)')
+    parser.add_argument('--grad-checkpointing', action='store_true',
+                        help='grad checkpointing in every variant that supports it')
+    parser.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
+    parser.add_argument('--memory', action='store_true',
+                        help='also measure the peak memory of one call per variant (fresh processes)')
+    parser.add_argument('--no-flops', dest='flops', action='store_false', help='do not count FLOPs')
+    parser.add_argument('--repeats', type=int, default=7)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--threads', type=int, default=None, help='torch threads (default: torch\'s)')
+    parser.add_argument('--profile', type=int, default=0, metavar='N',
+                        help='print the N most expensive operators of one call per variant')
+    parser.add_argument('--json', help='write the results here (JSON)')
+    parser.add_argument('--csv', help='write the results here (CSV, one row per size and variant)')
+    parser.add_argument('--plot', help='write a PNG of time (memory, GFLOP) against input size')
+    args = parser.parse_args(argv)
+    return check_args(parser, args)
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """Defaults that depend on other options, and refusals with the reason."""
+    if args.config is None and args.model is None:
+        args.model = 'vit_base_patch16_224'
+    if args.cfg_options:
+        from mmengine.config import DictAction
+        namespace = argparse.Namespace()
+        DictAction(option_strings=['--cfg-options'], dest='cfg_options')(parser, namespace, args.cfg_options)
+        args.cfg_options = namespace.cfg_options
+    if args.variants is None:
+        args.variants = list(DEFAULT_CONFIG_VARIANTS if args.config else DEFAULT_VARIANTS)
+    if args.config is None and any(v in CONFIG_VARIANTS for v in args.variants):
+        parser.error(f"variants {[v for v in args.variants if v in CONFIG_VARIANTS]} need --config")
+    sizes = [tuple(s) for s in (args.size or [])] + [(n, n) for n in (args.sizes or [])]
+    args.size = sizes or [(512, 512)]
+    args.sizes = None
+    if min(min(s) for s in args.size) < 1 or args.batch < 1 or args.repeats < 1 or args.warmup < 0:
+        parser.error('sizes, --batch and --repeats must be positive, --warmup not negative')
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        parser.error('--device cuda but torch sees no GPU')
+    if args.compile != 'off' and args.warmup < 1:
+        parser.error('--compile needs --warmup 1 or more (the first call compiles)')
+    if args.device == 'cpu' and 'fp16' in args.dtype and args.mode == 'train':
+        print('note: fp16 training on a CPU runs without loss scaling', file=sys.stderr)
+    return args
+
+
+def main(argv=None) -> List[dict]:
+    """Run the benchmark of ``argv`` (the command line by default); returns every result row."""
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    machine = machine_record(args.device)
+    print(describe(machine))
+    settings = settings_of(args)
+    rows = []
+    for size in args.size:
+        size_rows = run_size(args, settings, size)
+        print_table(args, size_rows)
+        rows += size_rows
+    print_profiles(rows)
+    if args.json:
+        write_json(args.json, args, rows, machine)
+    if args.csv:
+        write_csv(args.csv, rows)
+    if args.plot:
+        write_plot(args.plot, args, rows)
+    return rows

@@ -1,0 +1,33 @@
+"""``--json`` and ``--csv``: the result rows written to files."""
+import argparse
+import csv
+import json
+from typing import List
+
+CSV_FIELDS = ['label', 'variant', 'height', 'width', 'batch', 'mode', 'dtype', 'compiled',
+              'channels_last', 'grad_checkpointing', 'device', 'threads', 'seconds', 'ratio',
+              'images_per_s', 'first_seconds', 'gflop', 'gflop_per_s', 'params', 'trainable',
+              'peak_mib', 'call_mib', 'peak_ratio', 'call_ratio']
+
+
+def write_json(path: str, args: argparse.Namespace, rows: List[dict], machine: dict) -> None:
+    """The options, the ``machine`` record, all rows, and per-variant dicts of the first size
+    (``seconds``, ``ratio``, ``peak_mib``...)."""
+    first = [r for r in rows if (r['height'], r['width']) == (rows[0]['height'], rows[0]['width'])]
+    options = {k: v for k, v in vars(args).items() if k not in ('json', 'csv', 'plot')}
+    result = dict(options, machine=machine, size=[rows[0]['height'], rows[0]['width']],
+                  rows=[{k: v for k, v in r.items() if k != 'profile'} for r in rows])
+    for key in ('seconds', 'ratio', 'images_per_s', 'gflop', 'params', 'peak_mib', 'call_mib',
+                'peak_ratio', 'call_ratio'):
+        if key in first[0]:
+            result[key] = {r['label']: r[key] for r in first}
+    with open(path, 'w') as f:
+        json.dump(result, f, indent=2, default=str)
+
+
+def write_csv(path: str, rows: List[dict]) -> None:
+    """One line per size and variant, the columns of ``CSV_FIELDS``."""
+    with open(path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction='ignore')
+        writer.writeheader()
+        writer.writerows(rows)

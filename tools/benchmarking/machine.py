@@ -1,0 +1,80 @@
+"""The machine a run measured: CPU model and the vector / matrix instruction sets that decide
+its speed, torch and its CPU kernels (MKL, oneDNN), threads, and the GPU of a GPU run.
+Printed at the top of every run and stored in the JSON under ``machine``."""
+import os
+import platform
+import re
+from typing import Optional, Set, Tuple
+
+import torch
+
+# avx2 / avx512f: the vector units torch's CPU kernels use; avx512_bf16 and amx_*: bf16 matmuls
+# in hardware (oneDNN uses AMX tiles for bf16 / int8 when they exist)
+WATCHED_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8')
+
+
+def parse_cpuinfo(text: str) -> Tuple[Optional[str], Optional[Set[str]]]:
+    """(model name, set of flags) of the first processor in a ``/proc/cpuinfo`` text; None for
+    what it lacks (ARM kernels write no 'model name', some no 'flags')."""
+    model = flags = None
+    for line in text.splitlines():
+        key, sep, value = line.partition(':')
+        key = key.strip()
+        if not sep:
+            continue
+        if key == 'model name' and model is None:
+            model = value.strip()
+        elif key == 'flags' and flags is None:
+            flags = set(value.split())
+        if model is not None and flags is not None:
+            break
+    return model, flags
+
+
+def _library_version(config: str, pattern: str) -> Optional[str]:
+    match = re.search(pattern, config)
+    return match.group(1) if match else None
+
+
+def machine_record(device: str = 'cpu') -> dict:
+    """What the machine is, as far as the timings depend on it (see the module doc)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            model, flags = parse_cpuinfo(f.read())
+    except OSError:  # not Linux
+        model, flags = None, None
+    config = torch.__config__.show()
+    record = dict(
+        cpu=model or platform.processor() or platform.machine() or 'unknown',
+        cpu_flags=None if flags is None else {flag: flag in flags for flag in WATCHED_FLAGS},
+        logical_cpus=os.cpu_count(),
+        torch=torch.__version__,
+        torch_cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        threads=torch.get_num_threads(),
+        mkl=torch.backends.mkl.is_available(),
+        mkl_version=_library_version(config, r'Math Kernel Library Version ([\d.]+)'),
+        onednn=torch.backends.mkldnn.is_available(),
+        onednn_version=_library_version(config, r'(?:MKL-DNN|oneDNN) v?([\d.]+)'),
+    )
+    if device.startswith('cuda'):
+        record['gpu'] = torch.cuda.get_device_name(torch.device(device))
+    return record
+
+
+def describe(record: dict) -> str:
+    """One line: ``machine: <CPU>, <n> logical CPUs, <instruction sets>, torch ..., threads, ...``."""
+    flags = record['cpu_flags']
+    if flags is None:
+        isa = 'instruction sets unknown'
+    else:
+        isa = ' '.join(f for f, on in flags.items() if on) or f"none of {'/'.join(WATCHED_FLAGS)}"
+    parts = [record['cpu'], f"{record['logical_cpus']} logical CPUs",
+             f"{isa} (torch kernels: {record['torch_cpu_capability']})",
+             f"torch {record['torch']}", f"{record['threads']} threads"]
+    if record['mkl']:
+        parts.append(f"MKL {record['mkl_version'] or '(version unknown)'}")
+    if record['onednn']:
+        parts.append(f"oneDNN {record['onednn_version'] or '(version unknown)'}")
+    if 'gpu' in record:
+        parts.append(f"GPU {record['gpu']}")
+    return 'machine: ' + ', '.join(parts)

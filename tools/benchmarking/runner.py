@@ -1,0 +1,53 @@
+"""One input size: build every setting, count its FLOPs, time them alternately, profile and
+measure memory as asked; one result row per setting, ratios to the first setting."""
+import argparse
+from typing import Dict, List, Tuple
+
+import torch
+
+from .cases import build_case, compile_in_place
+from .flops import count_flops
+from .memory import peak_memory_mib
+from .profiling import profile_table
+from .settings import Setting
+from .timing import measure
+
+
+def run_size(args: argparse.Namespace, settings: Dict[str, Setting], size: Tuple[int, int]) -> List[dict]:
+    """Time (count, measure) every setting at ``size``; one result row per setting."""
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    cases = {label: build_case(args, s, size, compile_model=False) for label, s in settings.items()}
+    flops = {}
+    if args.flops:
+        for label, case in cases.items():  # eager: the counter cannot see inside compiled code
+            flops[label] = count_flops(case.step)
+    for label, case in cases.items():
+        if settings[label].compiled:
+            compile_in_place(case.model, settings[label].variant)
+    medians, first = measure({label: c.step for label, c in cases.items()}, args.repeats, args.warmup,
+                             device)
+    profiles = {label: profile_table(c.step, args.profile, device)
+                for label, c in cases.items()} if args.profile else {}
+    params = {label: (c.params, c.trainable) for label, c in cases.items()}
+    del cases
+    memory = {label: peak_memory_mib(args, s, size) for label, s in settings.items()} if args.memory else {}
+    labels = list(settings)
+    rows = []
+    for label in labels:
+        s = settings[label]
+        row = dict(variant=s.variant, label=label, height=size[0], width=size[1], batch=args.batch,
+                   mode=args.mode, dtype=s.dtype, compiled=s.compiled, channels_last=args.channels_last,
+                   grad_checkpointing=args.grad_checkpointing, device=args.device,
+                   threads=torch.get_num_threads(), seconds=medians[label],
+                   ratio=medians[label] / medians[labels[0]], images_per_s=args.batch / medians[label],
+                   first_seconds=first.get(label), params=params[label][0], trainable=params[label][1])
+        if label in flops:
+            row.update(gflop=flops[label] / 1e9, gflop_per_s=flops[label] / 1e9 / medians[label])
+        if label in memory:
+            (peak, call), (peak0, call0) = memory[label], memory[labels[0]]
+            row.update(peak_mib=peak, call_mib=call, peak_ratio=peak / peak0, call_ratio=call / call0)
+        if label in profiles:
+            row['profile'] = profiles[label]
+        rows.append(row)
+    return rows
