@@ -33,6 +33,15 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
+def assert_ratios_to(result: dict, baseline: str, key: str = 'seconds') -> None:
+    """The baseline is the first variant asked for, and every ratio of ``key`` is the variant's value
+    over the baseline's (the same float division, so exactly equal)."""
+    values = result[key]
+    ratios = result['ratio' if key == 'seconds' else key.replace('_mib', '_ratio')]
+    assert list(values)[0] == baseline and list(ratios) == list(values)
+    for label, ratio in ratios.items():
+        assert ratio == values[label] / values[baseline], (label, ratio)
+
 
 # ------------------------------------------------------------------------------------- FLOPs
 def test_flops_of_linear_and_conv_layers_are_exact():
@@ -85,7 +94,8 @@ def test_baselines_and_grad_checkpointing_in_one_table(tmp_path, capsys):
                            '--variants', *variants, '--json', str(out)] + FAST)
     assert [r['label'] for r in rows] == variants
     result = json.loads(out.read_text())
-    assert result['ratio']['trunk'] == 1.0 and all(s > 0 for s in result['seconds'].values())
+    assert_ratios_to(result, 'trunk')
+    assert all(s > 0 for s in result['seconds'].values())
     gflop, params = result['gflop'], result['params']
     # MultiLevelNeck adds a 3x3 C->C conv per level (the stride-4 one alone costs 2.3x ViT-Ti at 64 px)
     assert gflop['trunk-mln'] > 1.5 * gflop['trunk-f2p'] > 1.5 * gflop['trunk']
@@ -165,7 +175,7 @@ def test_dtypes_channels_last_and_grad_checkpointing_flags(tmp_path):
                            '--mode', 'train', '--no-flops', '--json', str(out)] + FAST)
     assert [r['label'] for r in rows] == ['simple[fp32]', 'simple[bf16]', 'mmseg-f2p[fp32]', 'mmseg-f2p[bf16]']
     assert all(r['channels_last'] and r['grad_checkpointing'] for r in rows)
-    assert json.loads(out.read_text())['ratio']['simple[fp32]'] == 1.0
+    assert_ratios_to(json.loads(out.read_text()), 'simple[fp32]')
 
 
 def test_several_sizes_write_json_csv_and_plot(tmp_path, capsys):
@@ -177,10 +187,15 @@ def test_several_sizes_write_json_csv_and_plot(tmp_path, capsys):
     assert [(r['height'], r['width'], r['variant']) for r in result['rows']] == [
         (64, 48, 'trunk'), (64, 48, 'simple'), (96, 96, 'trunk'), (96, 96, 'simple')]
     assert result['size'] == [64, 48] and set(result['peak_mib']) == {'trunk', 'simple'}
+    assert_ratios_to(result, 'trunk')
+    assert_ratios_to(result, 'trunk', 'peak_mib')
+    assert_ratios_to(result, 'trunk', 'call_mib')
     with open(paths['csv']) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 4 and float(rows[3]['gflop']) > float(rows[1]['gflop']) > 0
     assert all(float(r['peak_mib']) > 0 and float(r['seconds']) > 0 for r in rows)
+    # each size has its own baseline: the ratio of 96x96's simple is to 96x96's trunk
+    assert float(rows[3]['ratio']) == float(rows[3]['seconds']) / float(rows[2]['seconds'])
     from PIL import Image
     with Image.open(paths['png']) as image:
         assert image.format == 'PNG' and image.size == (1500, 400)  # time, memory, GFLOP panels

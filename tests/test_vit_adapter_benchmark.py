@@ -16,7 +16,10 @@ def test_train_step_and_peak_memory_of_vit_adapter_vs_vit_pyramid(tmp_path, caps
                     'adapter', '--mode', 'train', '--memory', '--repeats', '1', '--warmup', '0',
                     '--threads', '1', '--json', str(out)])
     result = json.loads(out.read_text())
-    assert result['mode'] == 'train' and result['ratio']['simple'] == 1.0
+    assert result['mode'] == 'train' and list(result['seconds']) == ['simple', 'adapter']
+    # ratios to the first variant asked for (the same float division: exactly equal)
+    for value, ratio in (('seconds', 'ratio'), ('peak_mib', 'peak_ratio'), ('call_mib', 'call_ratio')):
+        assert result[ratio] == {v: result[value][v] / result[value]['simple'] for v in ('simple', 'adapter')}
     assert set(result['seconds']) == set(result['peak_mib']) == {'simple', 'adapter'}
     # ViT-Adapter-T adds ~2.5M parameters (weights, gradients, AdamW moments) to ViT-Ti's 5.5M
     assert result['peak_mib']['adapter'] > result['peak_mib']['simple'] + 20
