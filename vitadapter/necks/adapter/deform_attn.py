@@ -10,20 +10,24 @@ bilinearly sampled there (zeros outside a level). The parameters and their names
 * ``value_proj``: Linear C -> C * ratio (ViT-Adapter-B/L sample half-width values, ratio 0.5);
 * ``output_proj``: Linear C * ratio -> C.
 
-The sampling itself is mmcv's: its compiled ``MultiScaleDeformableAttnFunction`` on CUDA tensors
-when mmcv was built with CUDA, otherwise ``multi_scale_deformable_attn_pytorch`` (``grid_sample``,
-any device). Both read a location ``u`` in [0, 1] of a level with ``n`` cells at cell coordinate
-``u * n - 0.5``.
+The sampling is our own plain PyTorch (:func:`pytorch_sampling`: one ``grid_sample`` per level,
+any device, differentiable by autograd). A location ``u`` in [0, 1] of a level with ``n`` cells is
+read at cell coordinate ``u * n - 0.5`` (``align_corners=False``), zeros outside the level. Where
+mmcv is installed with its compiled CUDA ops, ``implementation='auto'`` uses its
+``MultiScaleDeformableAttnFunction`` kernel for CUDA tensors (same semantics, less memory); mmcv is
+imported only then, lazily, and its absence just means the PyTorch path.
+
+Precision: the sampling runs in the wider of the values' and the locations' dtypes, and the module
+computes locations in at least float32, so under bf16/fp16 autocast a location near the far edge
+of a 64-cell level is not off by a tenth of a cell (bf16 has 8 mantissa bits).
 """
 import math
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.ops.multi_scale_deform_attn import (MultiScaleDeformableAttnFunction,
-                                              multi_scale_deformable_attn_pytorch)
 
 IMPLEMENTATIONS = ('auto', 'pytorch', 'compiled')
 IM2COL_STEP = 64  # the official value: images per kernel launch chunk
@@ -42,28 +46,83 @@ class ValueLevels(NamedTuple):
 
 
 @lru_cache(maxsize=None)
-def compiled_kernel_available() -> bool:
-    """Whether mmcv was compiled with its CUDA kernels (``MMCV_WITH_OPS=1`` on a CUDA machine)."""
+def _compiled_function() -> Optional[Callable]:
+    """mmcv's ``MultiScaleDeformableAttnFunction.apply`` if mmcv has its CUDA ops, else None."""
     try:
         from mmcv.ops import get_compiling_cuda_version
-        return get_compiling_cuda_version() not in ('not available', '')
-    except Exception:  # mmcv built without its ext module: the PyTorch path still works
-        return False
+        from mmcv.ops.multi_scale_deform_attn import MultiScaleDeformableAttnFunction
+    except (ImportError, OSError):  # no mmcv, or mmcv built without its ext module
+        return None
+    if get_compiling_cuda_version() in ('not available', ''):
+        return None
+    return MultiScaleDeformableAttnFunction.apply
+
+
+def compiled_kernel_available() -> bool:
+    """Whether mmcv is installed with its compiled CUDA kernels (``MMCV_WITH_OPS=1`` on a CUDA
+    machine). Optional: without it every tensor goes through :func:`pytorch_sampling`."""
+    return _compiled_function() is not None
+
+
+def pytorch_sampling(value: torch.Tensor, shapes, locations: torch.Tensor,
+                     weights: torch.Tensor) -> torch.Tensor:
+    """Weighted bilinear reads, one ``grid_sample`` per level on (B * heads, d, h, w) maps.
+
+    value (B, Lv, heads, d), shapes [(h, w)] of the L levels flattened in value, locations
+    (B, Lq, heads, L, P, 2) as (x, y) in [0, 1] of each level, weights (B, Lq, heads, L, P)
+    -> (B, Lq, heads * d), in the dtype of value and locations.
+    """
+    b, lv, heads, d = value.shape
+    lq, num_levels, points = locations.shape[1], locations.shape[3], locations.shape[4]
+    # the only copy of the values: (B, Lv, heads, d) -> (B * heads, d, Lv); a level is a view
+    maps = value.permute(0, 2, 3, 1).reshape(b * heads, d, lv)
+    # grid_sample's [-1, 1] grid, level-major so that each level's grid is one slice
+    grids = locations.permute(0, 2, 3, 1, 4, 5).reshape(b * heads, num_levels, lq, points, 2) * 2 - 1
+    weights = weights.permute(0, 2, 3, 1, 4).reshape(b * heads, num_levels, 1, lq, points)
+    out = None
+    start = 0
+    for level, (h, w) in enumerate(shapes):
+        level_map = maps[:, :, start:start + h * w].view(b * heads, d, h, w)
+        start += h * w
+        sampled = F.grid_sample(level_map, grids[:, level], mode='bilinear', padding_mode='zeros',
+                                align_corners=False)  # (B * heads, d, Lq, P)
+        level_out = (sampled * weights[:, level]).sum(-1)  # (B * heads, d, Lq)
+        out = level_out if out is None else out + level_out
+    return out.view(b, heads * d, lq).transpose(1, 2)
 
 
 def deformable_sampling(value: torch.Tensor, levels: ValueLevels, locations: torch.Tensor,
                         weights: torch.Tensor, implementation: str = 'auto') -> torch.Tensor:
     """value (B, Lv, heads, d), locations (B, Lq, heads, L, P, 2), weights (B, Lq, heads, L, P)
-    -> (B, Lq, heads * d): mmcv's compiled kernel on CUDA when available, else its PyTorch path."""
+    -> (B, Lq, heads * d) in value's dtype.
+
+    ``implementation``: 'pytorch' (:func:`pytorch_sampling`, any device), 'compiled' (mmcv's CUDA
+    kernel; needs mmcv's compiled ops and CUDA tensors) or 'auto' (compiled when both hold, else
+    pytorch). Both sample in the wider of value's and locations' dtypes.
+    """
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation={implementation!r} is not one of {IMPLEMENTATIONS}")
+    b, lq, heads, num_levels, points, _ = locations.shape
+    if (value.shape[0], value.shape[2]) != (b, heads) or weights.shape != locations.shape[:-1] \
+            or levels.spatial_shapes.shape[0] != num_levels:
+        raise ValueError(f"deformable sampling: value {tuple(value.shape)} (B, Lv, heads, d), "
+                         f"locations {tuple(locations.shape)} (B, Lq, heads, L, P, 2) and weights "
+                         f"{tuple(weights.shape)} (B, Lq, heads, L, P) for "
+                         f"{levels.spatial_shapes.shape[0]} levels do not agree")
     use_compiled = implementation == 'compiled' or (
         implementation == 'auto' and value.is_cuda and compiled_kernel_available())
+    if use_compiled and not (value.is_cuda and compiled_kernel_available()):
+        raise RuntimeError(f"implementation='compiled' needs CUDA tensors (got {value.device}) and mmcv "
+                           f"installed with its compiled CUDA ops (available: "
+                           f"{compiled_kernel_available()}); use implementation='auto' or 'pytorch'")
+    dtype = torch.promote_types(value.dtype, locations.dtype)
+    args = value.to(dtype), locations.to(dtype), weights.to(dtype)
     if use_compiled:
-        if not (value.is_cuda and compiled_kernel_available()):
-            raise RuntimeError("implementation='compiled' needs CUDA tensors and mmcv built with its "
-                               "CUDA ops; use implementation='auto' (falls back to PyTorch)")
-        return MultiScaleDeformableAttnFunction.apply(
-            value, levels.spatial_shapes, levels.level_start_index, locations, weights, IM2COL_STEP)
-    return multi_scale_deformable_attn_pytorch(value, levels.spatial_shapes, locations, weights)
+        out = _compiled_function()(args[0], levels.spatial_shapes, levels.level_start_index,
+                                   args[1], args[2], IM2COL_STEP)
+    else:
+        out = pytorch_sampling(args[0], levels.spatial_shapes.tolist(), args[1], args[2])
+    return out.to(value.dtype)
 
 
 class DeformableAttention(nn.Module):
@@ -119,12 +178,15 @@ class DeformableAttention(nn.Module):
 
     def sampling(self, query: torch.Tensor, levels: ValueLevels):
         """Where each query samples and with which weights: locations (B, Lq, heads, L, P, 2) in
-        [0, 1] of each level, weights (B, Lq, heads, L, P) summing to 1 over levels and points."""
+        [0, 1] of each level (float32 or wider), weights (B, Lq, heads, L, P) summing to 1 over
+        levels and points."""
         b, lq, _ = query.shape
         heads, num_levels, points = self.num_heads, self.num_levels, self.num_points
         offsets = self.sampling_offsets(query).view(b, lq, heads, num_levels, points, 2)
         weights = self.attention_weights(query).view(b, lq, heads, num_levels * points)
         weights = F.softmax(weights, -1).view(b, lq, heads, num_levels, points)
+        # at least float32: in bf16 a location near 1 would be off by up to 2^-9 of the level
+        offsets = offsets.to(torch.promote_types(offsets.dtype, torch.float32))
         cells = levels.spatial_shapes.flip(-1).to(offsets.dtype)  # (L, 2) as (w, h)
         ref = levels.reference_points.to(offsets.dtype)
         locations = ref[:, :, None, :, None, :] + offsets / cells[None, None, None, :, None, :]
