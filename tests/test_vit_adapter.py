@@ -1,10 +1,12 @@
 """ViTAdapter: presets, shapes and feature_info, any input size, gradients, the injector's gamma,
-the deformable attention against a direct computation, the trunk's token hooks, mmseg training."""
+the norm layers (build_norm2d without mmcv), the trunk's token hooks, mmseg training. The
+deformable attention has its own tests in test_deform_attn.py."""
 import math
 
 import pytest
 import timm
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
@@ -12,9 +14,8 @@ from mmseg.registry import MODELS
 import vitadapter
 from vitadapter import TimmViTTrunk, ViTAdapter
 from vitadapter.backbones.vit_adapter import ARCHS, default_interactions
-from vitadapter.necks.adapter import (DeformableAttention, interaction_geometry, reference_points,
-                                      tokens_to_maps)
-from vitadapter.necks.adapter.deform_attn import ValueLevels, deformable_sampling
+from vitadapter.necks.adapter import interaction_geometry, reference_points, tokens_to_maps
+from vitadapter.necks.norm import build_norm2d, norm_types, register_norm
 
 from conftest import FAMILIES, TINY, tiny
 
@@ -145,82 +146,7 @@ def test_with_cls_token_keeps_timm_features_exactly():
     assert torch.equal(last[0], torch.cat([ref[1], ref[0]], dim=1))
 
 
-# ----------------------------------------------------------------------------- deformable attention
-def sample_by_hand(value_map, x, y):
-    """Bilinear read of (d, h, w) at continuous pixel coordinates (x, y), zeros outside."""
-    d, h, w = value_map.shape
-    x0, y0 = math.floor(x), math.floor(y)
-    out = torch.zeros(d, dtype=value_map.dtype)
-    for xi, yi in ((x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1)):
-        if 0 <= xi < w and 0 <= yi < h:
-            out += (1 - abs(x - xi)) * (1 - abs(y - yi)) * value_map[:, yi, xi]
-    return out
-
-
-def test_deformable_sampling_matches_a_direct_computation():
-    """mmcv's CPU path, as DeformableAttention calls it, against point-by-point bilinear reads."""
-    torch.manual_seed(3)
-    b, heads, d, points = 2, 2, 3, 3
-    shapes = [(5, 7), (3, 4), (2, 1)]
-    levels = ValueLevels(torch.tensor(shapes), torch.tensor([0, 35, 47]), torch.zeros(1))
-    value = torch.randn(b, sum(h * w for h, w in shapes), heads, d, dtype=torch.float64)
-    queries = 4
-    locations = torch.rand(b, queries, heads, len(shapes), points, 2, dtype=torch.float64) * 1.4 - 0.2
-    weights = torch.rand(b, queries, heads, len(shapes), points, dtype=torch.float64)
-    ours = deformable_sampling(value, levels, locations, weights)
-    assert ours.shape == (b, queries, heads * d)
-    for bi in range(b):
-        for q in range(queries):
-            for hd in range(heads):
-                expected = torch.zeros(d, dtype=torch.float64)
-                start = 0
-                for lvl, (h, w) in enumerate(shapes):
-                    vmap = value[bi, start:start + h * w, hd].T.reshape(d, h, w)
-                    start += h * w
-                    for p in range(points):
-                        u, v = locations[bi, q, hd, lvl, p].tolist()
-                        expected += weights[bi, q, hd, lvl, p] * sample_by_hand(vmap, u * w - 0.5, v * h - 0.5)
-                assert torch.allclose(ours[bi, q, hd * d:(hd + 1) * d], expected, atol=1e-10)
-
-
-def test_deformable_attention_module_matches_a_direct_computation():
-    """The whole module: projections, offsets normalised by each level's size, softmax over levels
-    and points, per-level reference points."""
-    torch.manual_seed(4)
-    attn = DeformableAttention(dim=8, num_heads=2, num_levels=2, num_points=2, ratio=0.5).double()
-    with torch.no_grad():
-        for p in attn.parameters():
-            p.normal_(0, 0.5)
-    shapes = [(3, 5), (2, 2)]
-    refs = torch.rand(1, 3, 2, 2, dtype=torch.float64)
-    levels = ValueLevels(torch.tensor(shapes), torch.tensor([0, 15]), refs)
-    query, feat = torch.randn(1, 3, 8, dtype=torch.float64), torch.randn(1, 19, 8, dtype=torch.float64)
-    with torch.no_grad():
-        ours = attn(query, feat, levels)
-        expected = direct_deformable_attention(attn, query, feat, shapes, refs)
-    assert torch.allclose(ours[0], expected, atol=1e-10)
-
-
-def direct_deformable_attention(attn, query, feat, shapes, refs):
-    """Deformable attention of one image written out point by point."""
-    value = feat @ attn.value_proj.weight.T + attn.value_proj.bias  # (1, 19, 4): 2 heads x 2
-    offsets = (query @ attn.sampling_offsets.weight.T + attn.sampling_offsets.bias).view(3, 2, 2, 2, 2)
-    logits = (query @ attn.attention_weights.weight.T + attn.attention_weights.bias).view(3, 2, 4)
-    probs = logits.softmax(-1).view(3, 2, 2, 2)
-    out = torch.zeros(3, 4, dtype=torch.float64)
-    for q in range(3):
-        for hd in range(2):
-            start = 0
-            for lvl, (h, w) in enumerate(shapes):
-                vmap = value[0, start:start + h * w, hd * 2:hd * 2 + 2].T.reshape(2, h, w)
-                start += h * w
-                for p in range(2):
-                    u = refs[0, q, lvl, 0] + offsets[q, hd, lvl, p, 0] / w
-                    v = refs[0, q, lvl, 1] + offsets[q, hd, lvl, p, 1] / h
-                    out[q, hd * 2:hd * 2 + 2] += probs[q, hd, lvl, p] * sample_by_hand(vmap, float(u * w) - 0.5, float(v * h) - 0.5)
-    return out @ attn.output_proj.weight.T + attn.output_proj.bias
-
-
+# ----------------------------------------------------------------------------- geometry
 def test_reference_points_are_pixel_exact():
     """Multiples of 32 with patch 16: the official (j + 0.5) / n on every level. Any other size or
     patch 14: each query points at its own pixel centre on every level."""
@@ -267,6 +193,69 @@ def test_norm_layers_are_configurable(norm_cfg, kind):
     assert {type(n).__name__ for n in model.output.norms} == {kind}
     assert kind in {type(m).__name__ for m in model.spm.modules()}
     assert len(model(torch.randn(1, 3, 64, 64))) == 4  # batch 1 trains on one CPU
+
+
+NORM_CASES = [  # (norm_cfg, torch class, attributes it must have)
+    (dict(type='LN2d', eps=1e-5), 'LayerNorm2d', dict(eps=1e-5)),
+    (dict(type='BN', momentum=0.3, eps=1e-3), nn.BatchNorm2d, dict(momentum=0.3, eps=1e-3)),
+    (dict(type='BN2d', affine=False), nn.BatchNorm2d, dict(affine=False, eps=1e-5)),
+    (dict(type='SyncBN', momentum=0.01), nn.SyncBatchNorm, dict(momentum=0.01)),
+    (dict(type='GN', num_groups=4, eps=1e-6), nn.GroupNorm, dict(num_groups=4, num_channels=8, eps=1e-6)),
+    (dict(type='IN', affine=True), nn.InstanceNorm2d, dict(affine=True, track_running_stats=False)),
+]
+
+
+@pytest.mark.parametrize('norm_cfg,cls,attributes', NORM_CASES)
+def test_build_norm2d_builds_torch_norms_with_mmcv_keys(norm_cfg, cls, attributes):
+    given = dict(norm_cfg)
+    layer = build_norm2d(norm_cfg, 8)
+    assert norm_cfg == given  # the config is not consumed
+    assert type(layer).__name__ == cls if isinstance(cls, str) else type(layer) is cls
+    assert {k: getattr(layer, k) for k in attributes} == attributes
+    assert all(p.requires_grad for p in layer.parameters())
+    frozen = build_norm2d({**norm_cfg, 'requires_grad': False}, 8)
+    assert all(not p.requires_grad for p in frozen.parameters())
+    assert [n for n, _ in frozen.named_parameters()] == [n for n, _ in layer.named_parameters()]
+
+
+def test_build_norm2d_gives_the_state_dict_mmcv_gave():
+    """Checkpoints saved with mmcv's build_norm_layer keep loading: same keys."""
+    keys = ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']
+    for norm_type in ('BN', 'BN2d', 'SyncBN'):
+        assert list(build_norm2d(dict(type=norm_type), 8).state_dict()) == keys
+    assert list(build_norm2d(dict(type='GN', num_groups=2), 8).state_dict()) == ['weight', 'bias']
+    assert list(build_norm2d(dict(type='LN2d'), 8).state_dict()) == ['weight', 'bias']
+    assert isinstance(build_norm2d(None, 8), nn.Identity)
+
+
+def test_build_norm2d_matches_mmcv_build_norm_layer():
+    mmcv_cnn = pytest.importorskip('mmcv.cnn', reason='mmcv is not installed (core-only stack)')
+    for cfg in (dict(type='BN', momentum=0.3, requires_grad=False), dict(type='SyncBN'),
+                dict(type='GN', num_groups=4, eps=1e-6), dict(type='IN', affine=True)):
+        ours, theirs = build_norm2d(cfg, 8), mmcv_cnn.build_norm_layer(cfg, 8)[1]
+        assert type(ours) in type(theirs).__mro__  # mmengine's SyncBatchNorm only subclasses torch's
+        assert repr(ours) == repr(theirs)
+        assert {k: v.shape for k, v in ours.state_dict().items()} == \
+            {k: v.shape for k, v in theirs.state_dict().items()}
+        assert [p.requires_grad for p in ours.parameters()] == [p.requires_grad for p in theirs.parameters()]
+
+
+def test_build_norm2d_errors_and_registry():
+    with pytest.raises(ValueError, match=r"unknown norm type 'LN' in norm_cfg; known types: \['BN', "
+                                         r"'BN2d', .*'LN2d'.*register_norm"):
+        build_norm2d(dict(type='LN'), 8)
+    with pytest.raises(ValueError, match=r"'GN' needs num_groups, e.g. dict\(type='GN', num_groups=32\)"):
+        build_norm2d(dict(type='GN'), 8)
+    with pytest.raises(ValueError, match=r"norm_cfg must be a dict with a 'type' key"):
+        build_norm2d('BN', 8)
+    with pytest.raises(ValueError, match=r"norm type 'BN' is already registered"):
+        register_norm('BN', nn.LayerNorm)
+    assert register_norm('BN', nn.BatchNorm2d) is nn.BatchNorm2d  # same builder again: no-op
+    from vitadapter.engine.sync_bn import CPUSyncBatchNorm  # the mmseg glue registers CPUSyncBN
+    assert 'CPUSyncBN' in norm_types()
+    layer = build_norm2d(dict(type='CPUSyncBN', momentum=0.2, requires_grad=False), 8)
+    assert type(layer) is CPUSyncBatchNorm and layer.momentum == 0.2
+    assert not layer.weight.requires_grad
 
 
 @pytest.mark.parametrize('kwargs,message', [

@@ -14,8 +14,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.registry import MODELS
 
+from ..necks.norm import register_norm
 
-@MODELS.register_module('CPUSyncBN')
+
+@MODELS.register_module('CPUSyncBN')  # for mmcv's build_norm_layer (mmseg heads)
 class CPUSyncBatchNorm(nn.BatchNorm2d):
     """BatchNorm2d whose training statistics cover every process's batch. Input (B, C, H, W)."""
 
@@ -42,3 +44,6 @@ class CPUSyncBatchNorm(nn.BatchNorm2d):
         if self.affine:
             y = y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
         return y
+
+
+register_norm('CPUSyncBN', CPUSyncBatchNorm)  # for the core's build_norm2d (ViTAdapter, necks)
