@@ -130,7 +130,7 @@ class ViTAdapter(nn.Module):
                  add_vit_feature: bool = True, use_extra_extractor: bool = True,
                  with_cls_token: bool = False, pos_embed_interp: Optional[str] = 'bicubic',
                  norm_cfg: Optional[dict] = DEFAULT_ADAPTER_NORM_CFG, frozen_stages: int = -1,
-                 freeze_trunk: bool = False, grad_checkpointing: bool = False, strict_load: bool = False,
+                 freeze_trunk: bool = False, grad_checkpointing: bool = False, strict_load: bool = True,
                  deform_implementation: str = 'auto', **model_kwargs):
         super().__init__()
         if arch is not None and arch not in ARCHS:

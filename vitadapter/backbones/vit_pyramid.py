@@ -57,7 +57,7 @@ class ViTPyramid(nn.Module):
                  out_channels: Optional[int] = None, norm_cfg: Optional[dict] = DEFAULT_NORM_CFG,
                  stride: int = 16, grid_mapping: str = 'maps', frozen_stages: int = -1,
                  freeze_trunk: bool = False, grad_checkpointing: bool = False,
-                 strict_load: bool = False, **model_kwargs):
+                 strict_load: bool = True, **model_kwargs):
         super().__init__()
         if pyramid != 'none':
             scales = check_scales(scales)

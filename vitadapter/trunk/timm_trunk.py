@@ -18,7 +18,7 @@ from timm.models.eva import Eva
 from timm.models.vision_transformer import VisionTransformer
 
 from ..weights.interpolation import interpolate_pos_grid
-from ..weights.loading import LoadReport, load_checkpoint
+from ..weights.loading import LoadReport, load_checkpoint, pruned_key_prefixes
 from .grid import (GRID_MAPPINGS, grid_size, pad_to_multiple, resample_to_grid,
                    resize_input_to_grid)
 from .pos_embed import set_pos_embed_interpolation, supports_pos_embed_interpolation
@@ -150,7 +150,8 @@ class TimmViTTrunk(nn.Module):
         frozen_stages: -1 freezes nothing; 0 the patch embedding and tokens; n > 0 also blocks[:n].
         freeze_trunk: freeze the whole ViT (linear probing); it also stays in eval mode.
         grad_checkpointing: recompute blocks in the backward pass to save memory.
-        strict_load: raise when the checkpoint lacks trunk tensors.
+        strict_load: raise (the default) when the checkpoint leaves tensors the trunk uses as
+            initialised; False loads what fits (partial loading on purpose; see ``load_report``).
         pos_embed_interp: how position embeddings are interpolated for other input sizes:
             'timm' (bicubic, antialias), 'bicubic' (no antialias: HF ViT/Dinov2, mmseg, mmpretrain)
             or 'dinov2' (official DINOv2). None: as the checkpoint's source does, timm's without one.
@@ -164,7 +165,7 @@ class TimmViTTrunk(nn.Module):
                  checkpoint: Optional[str] = None, img_size: Optional[Union[int, Tuple[int, int]]] = None,
                  norm: bool = False, prefix_tokens: str = 'ignore', stride: Optional[int] = None,
                  grid_mapping: str = 'maps', frozen_stages: int = -1, freeze_trunk: bool = False,
-                 grad_checkpointing: bool = False, strict_load: bool = False,
+                 grad_checkpointing: bool = False, strict_load: bool = True,
                  pos_embed_interp: Optional[str] = None, **model_kwargs):
         super().__init__()
         if grid_mapping not in GRID_MAPPINGS:
@@ -176,8 +177,10 @@ class TimmViTTrunk(nn.Module):
         check_is_plain_vit(self.model, model_name)
         self.load_report: Optional[LoadReport] = None
         if checkpoint is not None:
-            self.load_report = load_checkpoint(self.model, checkpoint, strict=strict_load,
-                                               pos_embed_interp=pos_embed_interp)
+            used = resolve_out_indices(out_indices, len(self.model.blocks), default_num_outputs)
+            self.load_report = load_checkpoint(  # what is pruned below may be absent
+                self.model, checkpoint, strict=strict_load, pos_embed_interp=pos_embed_interp,
+                optional=pruned_key_prefixes(len(self.model.blocks), max(used), prune_norm=not norm))
         self.pos_embed_interp = self._choose_pos_embed_interp(pos_embed_interp)
         set_pos_embed_interpolation(self.model, self.pos_embed_interp)
 

@@ -1,4 +1,4 @@
-"""Converting a checkpoint of any supported source to a timm-layout file (tools/convert_weights.py).
+"""Converting a checkpoint of any supported source to a timm-layout file (``vitadapter-convert``).
 
 Without a target model the conversion is the layout only: names, fused q/k/v, dropped extras; no
 resizing. The layouts timm itself converts (official DINOv2, also reached from HF Dinov2) run
@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from .convert_timm_family import dinov2_shell
-from .formats import UNKNOWN, WeightFormat, detect_format, key_patterns, split_vit
+from .formats import UNKNOWN, WeightFormat, detect_format, key_patterns, split_vit, unsupported_layout_error
 from .loading import OUTSIDE_VIT, CheckpointLike, apply_timm_filter
 from .reading import Checkpoint, CheckpointError, read_checkpoint
 
@@ -88,6 +88,8 @@ def convert_checkpoint(checkpoint: CheckpointLike, prefix: Optional[str] = None,
         ck = read_checkpoint(checkpoint, pickled_objects)
     vit, found_prefix, outside = split_vit(ck.state_dict, prefix)
     fmt = detect_format(vit)
+    if fmt.unsupported:
+        raise unsupported_layout_error(ck.source, fmt, vit)
     conversion = fmt.convert(vit)
     state_dict = conversion.state_dict
     if model is not None:

@@ -18,7 +18,8 @@ from .reading import CheckpointError
 from .renaming import Conversion, StateDict
 
 PATCH_EMBED_KEYS = ('patch_embed.proj.weight', 'patch_embed.projection.weight',
-                    'embeddings.patch_embeddings.projection.weight')
+                    'embeddings.patch_embeddings.projection.weight', 'embeddings.patch_embeddings.weight')
+CONVERTER = 'vitadapter-convert'  # the console command (vitadapter.convert); Python: convert_checkpoint
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class WeightFormat:
     ``checkpoint_filter_fn`` converts (``timm_converts`` says which: then a model is needed).
     pos_embed_interp: the interpolation the original implementation uses at other input sizes
     (a name in :data:`vitadapter.weights.interpolation.POS_EMBED_INTERPOLATIONS`).
+    unsupported: why a recognised layout cannot be loaded yet and what to use instead (None: it can).
     """
     name: str
     title: str
@@ -36,6 +38,7 @@ class WeightFormat:
     convert: Callable[[StateDict], Conversion]
     pos_embed_interp: str
     timm_converts: bool = False
+    unsupported: Optional[str] = None
 
 
 def _has(*names: str) -> Callable[[List[str]], bool]:
@@ -47,19 +50,41 @@ def _any_match(pattern: str) -> Callable[[List[str]], bool]:
     return lambda keys: any(regex.match(k) for k in keys)
 
 
+def _all(*tests: Callable[[List[str]], bool]) -> Callable[[List[str]], bool]:
+    return lambda keys: all(test(keys) for test in tests)
+
+
 def _keep(state_dict: StateDict) -> Conversion:
     return Conversion(state_dict)
 
 
-# Most specific first: the first format whose test passes names the checkpoint.
+def _refuse(state_dict: StateDict) -> Conversion:
+    raise CheckpointError("this checkpoint layout cannot be converted yet (see its WeightFormat.unsupported)")
+
+
+_HF_LAYER = r'encoder\.layer\.\d+\.'
+HF_DINOV3_UNSUPPORTED = (
+    "vitadapter cannot convert it yet (its separate q/k/v/o projections, RoPE and optional gated MLP "
+    "have no converter to timm's vit_*_dinov3 models). Use the official DINOv3 checkpoint "
+    "(facebookresearch/dinov3 .pth: checkpoint=FILE with a timm vit_*_dinov3 model) or timm's "
+    "pretrained weights (pretrained=True)")
+
+
+# Most specific first: the first format whose test passes names the checkpoint. Each test asks for
+# the keys that make the layout what it is (a shared name such as ``register_tokens`` is not enough).
 FORMATS: Tuple[WeightFormat, ...] = (
+    WeightFormat('hf-dinov3', 'Hugging Face DINOv3ViTModel',
+                 _any_match(r'layer\.\d+\.(attention\.[qkvo]_proj|mlp\.(up|down|gate)_proj)\.weight'),
+                 _refuse, 'timm', unsupported=HF_DINOV3_UNSUPPORTED),
     WeightFormat('hf-dinov2-reg', 'Hugging Face Dinov2WithRegistersModel',
-                 _has('embeddings.register_tokens'), convert_hf_dinov2, 'timm', timm_converts=True),
+                 _all(_has('embeddings.register_tokens'),
+                      _any_match(_HF_LAYER + r'(layer_scale1\.lambda1|norm1\.weight)')),
+                 convert_hf_dinov2, 'timm', timm_converts=True),
     WeightFormat('hf-dinov2', 'Hugging Face Dinov2Model',
-                 _any_match(r'encoder\.layer\.\d+\.(layer_scale1\.lambda1|norm1\.weight)'),
+                 _any_match(_HF_LAYER + r'(layer_scale1\.lambda1|norm1\.weight)'),
                  convert_hf_dinov2, 'bicubic', timm_converts=True),
     WeightFormat('hf-vit', 'Hugging Face ViTModel',
-                 _any_match(r'encoder\.layer\.\d+\.layernorm_before\.weight'), convert_hf_vit, 'bicubic'),
+                 _any_match(_HF_LAYER + r'layernorm_before\.weight'), convert_hf_vit, 'bicubic'),
     WeightFormat('mmseg-vit', 'mmsegmentation VisionTransformer',
                  _any_match(r'layers\.\d+\.attn\.attn\.in_proj_weight'), convert_openmmlab_vit, 'bicubic'),
     WeightFormat('mmpretrain-vit', 'mmpretrain VisionTransformer (or mmseg BEiT)',
@@ -106,7 +131,7 @@ def split_vit(state_dict: StateDict, prefix: Optional[str] = None) -> Tuple[Stat
         if len(found) > 1:
             raise CheckpointError(
                 f"the checkpoint holds {len(found)} ViTs (patch embeddings under prefixes "
-                f"{found}); say which one with prefix= (tools/convert_weights.py --prefix)")
+                f"{found}); say which one with prefix= ({CONVERTER} --prefix)")
         prefix = found[0] if found else ''
     if not prefix:
         return OrderedDict(state_dict), '', []
@@ -129,9 +154,23 @@ def unknown_layout_error(source: str, state_dict: StateDict, model_name: str) ->
     for k in state_dict:
         top[k.split('.')[0]] = top.get(k.split('.')[0], 0) + 1
     seen = ', '.join(f"{name} ({n})" for name, n in list(top.items())[:12])
-    known = ', '.join(f.title for f in FORMATS)
+    known = ', '.join(f.title for f in FORMATS if not f.unsupported)
     return CheckpointError(
         f"{source}: unknown checkpoint layout for {model_name}, none of its {len(state_dict)} "
         f"tensors fit. Seen: top-level names {seen}; keys {key_patterns(list(state_dict), 8)}. "
         f"Supported layouts: {known}; inside a segmentor or classifier checkpoint too. If the ViT "
-        f"sits under an unusual prefix, pass it with tools/convert_weights.py --prefix")
+        f"sits under an unusual prefix, pass it with prefix= ({CONVERTER} --prefix)")
+
+
+def describe_keys(state_dict: StateDict, limit: int = 8) -> str:
+    """'66 tensors: embeddings.cls_token, layer.*.norm1.weight (x12), ...': what a checkpoint holds."""
+    return f"{len(state_dict)} tensors: {key_patterns(list(state_dict), limit)}"
+
+
+def unsupported_layout_error(source: str, fmt: WeightFormat, state_dict: StateDict,
+                             model_name: Optional[str] = None) -> CheckpointError:
+    """The error for a recognised layout that cannot be loaded yet (:attr:`WeightFormat.unsupported`)."""
+    into = (f" It was to be loaded into {model_name}; strict_load=False would load only the few "
+            f"tensors whose names already match." if model_name else '')
+    return CheckpointError(f"{source}: {fmt.title} layout, not supported yet: {fmt.unsupported}. "
+                           f"The checkpoint holds {describe_keys(state_dict)}.{into}")

@@ -17,20 +17,51 @@ import os
 import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 
-from .formats import FORMATS_BY_NAME, UNKNOWN, WeightFormat, detect_format, key_patterns, split_vit, \
-    unknown_layout_error
+from .formats import FORMATS_BY_NAME, UNKNOWN, WeightFormat, describe_keys, detect_format, key_patterns, \
+    split_vit, unknown_layout_error, unsupported_layout_error
 from .interpolation import POS_EMBED_INTERPOLATIONS, check_interpolation
 from .reading import Checkpoint, CheckpointError, read_checkpoint
+from .renaming import Conversion
 
 HEAD_PREFIXES = ('head.', 'fc_norm.', 'attn_pool.', 'head_drop.')
 OUTSIDE_VIT = 'outside the ViT'
 
 group_keys = key_patterns  # the name this module has always exported
+
+
+def pruned_key_prefixes(num_blocks: int, last_block: int, prune_norm: bool) -> Tuple[str, ...]:
+    """The timm-layout key prefixes a model pruned to ``blocks[:last_block + 1]`` (and without its
+    final norm when ``prune_norm``) no longer has: a checkpoint may lack them (``optional=``)."""
+    return tuple(f'blocks.{i}.' for i in range(last_block + 1, num_blocks)) + (('norm.',) if prune_norm else ())
+
+
+def needed_missing(missing: Sequence[str], optional: Sequence[str] = ()) -> List[str]:
+    """The missing keys the model needs: all but the classifier head's and those under ``optional``
+    prefixes (parts the caller prunes)."""
+    skip = HEAD_PREFIXES + tuple(optional)
+    return [k for k in missing if not k.startswith(skip)]
+
+
+def model_title(model: nn.Module) -> str:
+    """'timm's vit_small_patch16_224 (VisionTransformer)', or the class name alone."""
+    name = (getattr(model, 'pretrained_cfg', None) or {}).get('architecture')
+    return f"timm's {name} ({type(model).__name__})" if name else type(model).__name__
+
+
+def incomplete_error(source: str, fmt: WeightFormat, state_dict: Mapping[str, torch.Tensor],
+                     model: nn.Module, missing: Sequence[str]) -> CheckpointError:
+    """The error for a checkpoint that leaves trunk tensors of ``model`` as initialised."""
+    return CheckpointError(
+        f"{source} leaves {len(missing)} of the model's tensors as initialised: {group_keys(missing, 8)}. "
+        f"The checkpoint was read as the {fmt.title} layout and holds {describe_keys(state_dict)}; "
+        f"the model is {model_title(model)}. Choose the checkpoint or model that "
+        f"match, or load partially on purpose with strict_load=False (load_checkpoint(strict=False)): "
+        f"the load report then lists what stays initialised")
 
 
 @dataclass
@@ -119,8 +150,8 @@ def load_into_timm_model(model: nn.Module, state_dict: Dict[str, torch.Tensor], 
     """Load a timm-layout state dict (or one the model's ``checkpoint_filter_fn`` converts) into a
     timm model, before any pruning.
 
-    Head keys are ignored (the trunk has no classifier). ``strict=True`` raises when trunk keys
-    are missing. The model's filter resizes position and patch embeddings to its grid and patch
+    Head keys are ignored (the trunk has no classifier). ``strict=True`` raises when other keys
+    are missing (before loading anything). The model's filter resizes position and patch embeddings to its grid and patch
     size (bicubic; antialias as ``pos_embed_interp`` says).
     """
     original_shapes = {k: tuple(v.shape) for k, v in state_dict.items()}
@@ -145,9 +176,8 @@ def load_into_timm_model(model: nn.Module, state_dict: Dict[str, torch.Tensor], 
     if wrong:
         raise CheckpointError(f"{source} does not fit {type(model).__name__} (is it for another "
                               f"model size?): {len(wrong)} shape mismatches, e.g. " + '; '.join(wrong[:3]))
-    if strict and report.missing:
-        raise CheckpointError(f"strict loading: {source} lacks {len(report.missing)} trunk tensors: "
-                              f"{group_keys(report.missing)}")
+    if strict and needed_missing(report.missing):
+        raise incomplete_error(source, fmt, state_dict, model, needed_missing(report.missing))
     model.load_state_dict(usable, strict=False)
     report.loaded = len(usable)
     return report
@@ -164,8 +194,9 @@ def _as_checkpoint(checkpoint: CheckpointLike) -> Checkpoint:
     return read_checkpoint(checkpoint)
 
 
-def load_checkpoint(model: nn.Module, checkpoint: CheckpointLike, strict: bool = False,
-                    pos_embed_interp: Optional[str] = None, prefix: Optional[str] = None) -> LoadReport:
+def load_checkpoint(model: nn.Module, checkpoint: CheckpointLike, strict: bool = True,
+                    pos_embed_interp: Optional[str] = None, prefix: Optional[str] = None,
+                    optional: Sequence[str] = ()) -> LoadReport:
     """Load weights from any supported source into a timm ViT (before any pruning).
 
     checkpoint: a weights file (.pth/.pt/.bin/.safetensors), a Hugging Face model folder, a
@@ -176,13 +207,22 @@ def load_checkpoint(model: nn.Module, checkpoint: CheckpointLike, strict: bool =
     model's are resized now with the rule's antialias setting (bicubic to the size; DINOv2's
     scale-factor offset has no load-time counterpart). The report records the rule so the model
     can interpolate the same way at run time (``TimmViTTrunk`` does).
-    An unknown layout of which nothing fits the model raises :class:`CheckpointError` listing
-    what the checkpoint holds.
+    An unknown layout of which nothing fits the model, or a recognised one not supported yet
+    (Hugging Face DINOv3), raises :class:`CheckpointError` listing what the checkpoint holds.
+    strict: a checkpoint that leaves tensors of the model as initialised raises
+    :class:`CheckpointError` (saying what it holds and what was expected); classifier head tensors
+    and those under the ``optional`` key prefixes (parts the caller prunes, see
+    :func:`pruned_key_prefixes`) may be absent. strict=False loads what fits; the report lists the rest.
     """
     ck = _as_checkpoint(checkpoint)
     vit, found_prefix, outside = split_vit(ck.state_dict, prefix)
     fmt = detect_format(vit)
-    conversion = fmt.convert(vit)
+    if fmt.unsupported and strict:
+        raise unsupported_layout_error(ck.source, fmt, vit, model_title(model))
+    conversion = Conversion(vit) if fmt.unsupported else fmt.convert(vit)
+    if fmt.unsupported:
+        conversion.notes.append(f"{fmt.title} layout, not supported yet: only tensors whose names "
+                                f"already match were loaded; {fmt.unsupported}")
     interp = pos_embed_interp or fmt.pos_embed_interp
     check_interpolation(interp)
     report = load_into_timm_model(model, conversion.state_dict, ck.source, strict=False,
@@ -198,7 +238,7 @@ def load_checkpoint(model: nn.Module, checkpoint: CheckpointLike, strict: bool =
         report.dropped[f"{OUTSIDE_VIT} (which is under {found_prefix!r})"] = outside
     report.dropped.update(conversion.dropped)
     report.notes += conversion.notes + config_notes(ck.hf_config, model)
-    if strict and report.missing:
-        raise CheckpointError(f"strict loading: {ck.source} lacks {len(report.missing)} trunk tensors: "
-                              f"{group_keys(report.missing)}")
+    missing = needed_missing(report.missing, optional)
+    if strict and missing:
+        raise incomplete_error(ck.source, fmt, vit, model, missing)
     return report
