@@ -1,5 +1,8 @@
 """Every config in configs/ loads, builds its model and runs one training step on random data.
 
+Configs are built the way mmseg's stock tools build them (``Config.fromfile``, whose
+``custom_imports`` imports vitadapter, then ``MODELS.build``): no vitadapter pre-processing.
+
 The data sets are absent here and weights cannot be downloaded, so each config is run at a small
 size: 64x64 crops, random images and labels, no pretrained weights, and vitadapter trunks cut to
 4 blocks (model name, width, patch, prefix tokens and every other setting kept as configured).
@@ -13,8 +16,6 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
-
-from vitadapter.engine import prepare_config
 
 from test_mmseg_integration import fake_batch
 
@@ -61,7 +62,6 @@ def test_every_config_is_listed():
 
 
 def train_step(cfg: Config):
-    prepare_config(cfg)
     init_default_scope('mmseg')
     model = MODELS.build(cfg.model)
     model.init_weights()

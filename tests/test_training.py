@@ -120,14 +120,31 @@ def test_layer_decay_register_tokens_and_errors(tmp_path, shapes_root):
 
 # ------------------------------------------------------------------------------ head channels
 def test_head_in_channels_follow_feature_info(tmp_path, shapes_root):
-    cfg = prepare_config(tiny_cfg(tmp_path, shapes_root))
-    assert cfg.model.decode_head.in_channels == [8, 16, 32, 32]
-    assert cfg.model.auxiliary_head.in_channels == 32
+    """The segmentor (ViTEncoderDecoder) fills 'auto' when mmseg builds it: no config pre-processing."""
+    cfg = tiny_cfg(tmp_path, shapes_root)
+    assert cfg.model.type == 'ViTEncoderDecoder' and cfg.model.decode_head.in_channels == 'auto'
+    init_default_scope('mmseg')
+    model = MODELS.build(cfg.model)
+    assert model.decode_head.in_channels == [8, 16, 32, 32] == model.backbone.feature_info.channels()
+    assert model.auxiliary_head.in_channels == 32
+    assert cfg.model.decode_head.in_channels == 'auto'  # the config itself is left as written
     bad = tiny_cfg(tmp_path, shapes_root)
     bad.model.decode_head.in_channels = [64, 64, 64, 64]
     with pytest.raises(ValueError, match=r"decode_head.in_channels=\[64, 64, 64, 64\] does not match "
                                          r"the backbone.*\[8, 16, 32, 32\].*in_channels='auto'"):
-        prepare_config(bad)
+        MODELS.build(bad.model)
+
+
+def test_auto_channels_under_mmseg_encoder_decoder_is_a_clear_error(tmp_path, shapes_root):
+    """mmseg's own EncoderDecoder cannot fill 'auto' (its heads assert on the string): vitadapter's
+    tools stop first with a message that names the fix."""
+    cfg = tiny_cfg(tmp_path, shapes_root)
+    cfg.model.type = 'EncoderDecoder'
+    with pytest.raises(ValueError, match=r"decode_head, auxiliary_head: in_channels='auto'.*"
+                                         r"'EncoderDecoder'.*type='ViTEncoderDecoder'"):
+        prepare_config(cfg)
+    cfg.model.decode_head.in_channels, cfg.model.auxiliary_head.in_channels = [8, 16, 32, 32], 32
+    prepare_config(cfg)  # explicit channels: mmseg's segmentor is fine
 
 
 # ------------------------------------------------------------------------------ runs

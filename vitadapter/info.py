@@ -42,9 +42,10 @@ def build_backbone_and_cfg(target: str, args):
     if target.endswith('.py') and os.path.isfile(target):
         from mmengine.config import Config
 
-        from .engine import prepare_config
+        from .engine import prepare_config, resolve_head_channels
         cfg = Config.fromfile(target)
         prepare_config(cfg)
+        resolve_head_channels(cfg.model)  # what ViTEncoderDecoder does when it builds the heads
         backbone_cfg = dict(cfg.model.backbone)
         backbone_cfg.update(pretrained=False, checkpoint=None)
         from mmengine.registry import init_default_scope
@@ -92,7 +93,7 @@ def describe(target: str, args) -> str:
     channels = backbone.feature_info.channels()
     lines += ['', f"head in_channels: {channels} (UPerHead/FPN, in_index={list(range(len(channels)))}); "
                   f"auxiliary FCNHead at in_index=2: {channels[2] if len(channels) > 2 else channels[-1]}"
-                  f" -- or in_channels='auto' with vitadapter's tools"]
+                  f" -- or in_channels='auto' under model type='ViTEncoderDecoder'"]
     return '\n'.join(lines)
 
 

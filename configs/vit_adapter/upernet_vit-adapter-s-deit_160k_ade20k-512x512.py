@@ -28,7 +28,7 @@ data_preprocessor = dict(
     pad_val=0,
     seg_pad_val=255)
 model = dict(
-    type='EncoderDecoder',
+    type='ViTEncoderDecoder',  # mmseg's EncoderDecoder + in_channels='auto' from the backbone
     data_preprocessor=data_preprocessor,
     pretrained=None,
     backbone=dict(

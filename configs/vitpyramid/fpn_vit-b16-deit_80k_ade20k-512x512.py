@@ -8,7 +8,7 @@ custom_imports = dict(imports=['vitadapter'], allow_failed_imports=False)
 crop_size = (512, 512)
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
-    type='EncoderDecoder',
+    type='ViTEncoderDecoder',  # mmseg's EncoderDecoder + in_channels='auto' from the backbone
     data_preprocessor=dict(
         type='SegDataPreProcessor',
         size=crop_size,

@@ -9,7 +9,7 @@ _base_ = [
 custom_imports = dict(imports=['vitadapter'], allow_failed_imports=False)
 crop_size = (512, 512)
 model = dict(
-    type='EncoderDecoder',
+    type='ViTEncoderDecoder',  # mmseg's EncoderDecoder + in_channels='auto' from the backbone
     data_preprocessor=dict(
         type='SegDataPreProcessor',
         size=crop_size,

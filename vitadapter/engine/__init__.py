@@ -10,11 +10,14 @@ from .heads import FastUPerHead, LinearProbeHead  # registers themselves
 from .optimizer import ViTLayerDecayOptimizerConstructor  # registers itself
 from .registry import register_all
 from .sync_bn import CPUSyncBatchNorm  # registers 'CPUSyncBN'
+from .channels import check_auto_resolved, resolve_head_channels
 from .runtime import (finish_distributed, load_config, parse_runner_args, prepare_config,
-                      resolve_head_channels, runner_argument_parser)
+                      runner_argument_parser)
+from .segmentor import ViTEncoderDecoder  # registers itself
 
 register_all()
+allow_mmengine_checkpoint_globals()  # weights_only-safe mmengine checkpoints, under any tool
 
-__all__ = ['register_all', 'load_config', 'prepare_config', 'runner_argument_parser', 'parse_runner_args', 'finish_distributed', 'resolve_head_channels', 'CamVidDataset', 'ShapesDataset',
+__all__ = ['register_all', 'load_config', 'prepare_config', 'runner_argument_parser', 'parse_runner_args', 'finish_distributed', 'resolve_head_channels', 'check_auto_resolved', 'ViTEncoderDecoder', 'CamVidDataset', 'ShapesDataset',
            'make_shapes_dataset', 'CPUSyncBatchNorm', 'CPUAmpOptimWrapper', 'LinearProbeHead', 'FastUPerHead',
            'ViTLayerDecayOptimizerConstructor', 'allow_mmengine_checkpoint_globals']

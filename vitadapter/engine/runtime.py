@@ -1,84 +1,21 @@
 """Config preparation shared by tools/train.py, tools/test.py and the demo.
 
-``prepare_config(cfg)`` makes one config run everywhere: it fills head ``in_channels='auto'``
-from the backbone's ``feature_info`` (and checks explicit values against it), points every
-dataloader at ``data_root``, switches DDP to gloo without a GPU, and turns on mixed precision.
+``prepare_config(cfg)`` adapts a config to the machine and the command line, and nothing else
+(the model resolves ``in_channels='auto'`` itself, see :mod:`vitadapter.engine.segmentor`, so a
+config also runs under mmseg's stock tools): it points every dataloader at ``data_root``, switches
+DDP to gloo without a GPU (with CPU-synchronised BN), turns on mixed precision, allows mmengine's
+checkpoint objects under ``torch.load(weights_only=True)``, and stops early with a clear message
+when a head's ``in_channels='auto'`` would reach a segmentor that cannot fill it.
 """
 import argparse
-import copy
 import os
-from typing import List, Optional, Sequence
+from typing import Optional
 
 import torch
 from mmengine.config import Config, ConfigDict, DictAction
 
+from .channels import check_auto_resolved
 from .checkpoint_safety import allow_mmengine_checkpoint_globals
-
-AUTO = 'auto'
-
-
-def backbone_channels(backbone_cfg: dict) -> List[int]:
-    """``feature_info.channels()`` of a vitadapter backbone config, built on the meta device
-    (no memory, no weights loaded)."""
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
-    init_default_scope('mmseg')
-    cfg = copy.deepcopy(dict(backbone_cfg))
-    cfg.update(pretrained=False, checkpoint=None)
-    with torch.device('meta'):
-        backbone = MODELS.build(cfg)
-    return list(backbone.feature_info.channels())
-
-
-def _head_channels(head: dict, channels: Sequence[int], key: str) -> None:
-    in_index = head.get('in_index')
-    if in_index is None:  # necks (mmseg's FPN) read every level
-        head.pop('in_index', None)
-        in_index = list(range(len(channels)))
-    indices = in_index if isinstance(in_index, (list, tuple)) else [in_index]
-    if any(not -len(channels) <= i < len(channels) for i in indices):
-        raise ValueError(f"{key}.in_index={in_index} but the backbone has {len(channels)} levels")
-    wanted = [channels[i] for i in indices]
-    expected = wanted if isinstance(in_index, (list, tuple)) else wanted[0]
-    given = head.get('in_channels', AUTO)
-    if given == AUTO or given is None:
-        head['in_channels'] = expected
-    elif (list(given) if isinstance(given, (list, tuple)) else given) != expected:
-        raise ValueError(
-            f"{key}.in_channels={given} does not match the backbone: its feature_info.channels() "
-            f"at in_index={in_index} are {expected}. Set {key}.in_channels='auto' (filled from "
-            f"feature_info) or {expected}")
-
-
-def resolve_head_channels(model_cfg: dict) -> None:
-    """Fill or check ``in_channels`` of what reads the backbone (in place): the neck when there is
-    one (e.g. mmseg's FPN: a list, one per level), else the decode and auxiliary heads."""
-    heads = []
-    neck = model_cfg.get('neck')
-    if neck and 'in_channels' in neck:  # e.g. FPN; mmseg's Feature2Pyramid takes embed_dim instead
-        neck.setdefault('in_index', None)
-        heads.append(('neck', neck))
-    for key in ('decode_head', 'auxiliary_head'):
-        head = model_cfg.get(key)
-        if model_cfg.get('neck'):
-            break  # the heads read the neck's outputs, whose channels the config states
-        if isinstance(head, (list, tuple)):
-            heads += [(f'{key}[{i}]', h) for i, h in enumerate(head)]
-        elif head:
-            heads.append((key, head))
-    if not heads or 'backbone' not in model_cfg:
-        return
-    from mmseg.registry import MODELS
-    backbone_cls = MODELS.get(model_cfg['backbone'].get('type'))
-    if backbone_cls is None or not backbone_cls.__module__.startswith('vitadapter.'):
-        if any(h.get('in_channels', AUTO) in (AUTO, None) for _, h in heads):
-            raise ValueError(f"in_channels='auto' needs a vitadapter backbone, got backbone type "
-                             f"{model_cfg['backbone'].get('type')!r}: give the channels explicitly")
-        return  # another library's backbone: its config states its channels
-    channels = backbone_channels(model_cfg['backbone'])
-    for key, head in heads:
-        _head_channels(head, channels, key)
-
 
 def _datasets(cfg: Config):
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -186,5 +123,5 @@ def prepare_config(cfg: Config, launcher: str = 'none', amp: bool = False,
             else:  # bf16 autocast, no loss scaling needed (mmengine's AMP wrapper needs a GPU)
                 wrapper.update(type='CPUAmpOptimWrapper', dtype='bfloat16')
     if 'model' in cfg:
-        resolve_head_channels(cfg.model)
+        check_auto_resolved(cfg.model)
     return cfg

@@ -1,7 +1,8 @@
 # UperNet on a ViTPyramid backbone (ViT-S/16, default channel-halving pyramid: 96/192/384/384
 # channels at strides 4/8/16/32).
 # Swap the ViT by changing backbone.model_name: the heads' in_channels='auto' are filled from the
-# backbone's feature_info by vitadapter's tools (explicit values are checked against it).
+# backbone's feature_info by the segmentor, ViTEncoderDecoder (explicit values are checked
+# against it), under mmseg's stock tools as under vitadapter's.
 custom_imports = dict(imports=['vitadapter'], allow_failed_imports=False)
 
 # BN in the heads works on one CPU/GPU; multi-GPU runs convert it to SyncBN (mmengine sync_bn).
@@ -15,7 +16,7 @@ data_preprocessor = dict(
     pad_val=0,
     seg_pad_val=255)
 model = dict(
-    type='EncoderDecoder',
+    type='ViTEncoderDecoder',  # mmseg's EncoderDecoder + in_channels='auto' from the backbone
     data_preprocessor=data_preprocessor,
     pretrained=None,
     backbone=dict(
