@@ -13,7 +13,10 @@ Instead:
   added to torch's allowlist with ``torch.serialization.add_safe_globals``.
 
 Everything else is still refused. Both steps run in :func:`allow_mmengine_checkpoint_globals`,
-which ``prepare_config`` (tools/train.py, tools/test.py) calls.
+which ``import vitadapter`` calls when it registers the mmseg glue, so mmseg's stock tools (which
+import vitadapter through the config's ``custom_imports``) resume and test safely too. On
+mmengine releases that retry a refused load with ``weights_only=False`` (onedl-mmengine 0.10.8+
+does, with a warning), the allowlist is what keeps that unsafe retry from happening.
 """
 import collections
 import copyreg
@@ -37,7 +40,7 @@ def _reduce_history_buffer(buffer: HistoryBuffer):
 
 def mmengine_checkpoint_globals() -> list:
     """What vitadapter-saved mmengine/mmseg checkpoints pickle besides tensors and containers."""
-    numpy_core = np.core  # numpy 1.x (numpy 2 keeps np.core as an alias of np._core)
+    numpy_core = getattr(np, '_core', None) or np.core  # numpy 2 | numpy 1.x
     allowed = [rebuild_history_buffer, collections.OrderedDict, numpy_core.multiarray._reconstruct,
                numpy_core.multiarray.scalar, np.ndarray, np.dtype]
     dtypes = getattr(np, 'dtypes', None)  # np.dtype('float64') pickles as numpy.dtypes.Float64DType
