@@ -108,8 +108,9 @@ def read_file(path: str, pickled_objects: str = 'refuse') -> tuple:
     except Exception as err:  # torch/safetensors raise many types; all mean "cannot read it"
         unsafe = _unsafe_globals(path) if not path.endswith('.safetensors') else []
         objects = (f" It pickles objects besides tensors ({', '.join(unsafe)}): "
-                   f"`python tools/convert_weights.py {path} OUT.safetensors` extracts the tensors "
-                   f"without running any of it." if unsafe else '')
+                   f"`vitadapter-convert {path} OUT.safetensors` (or read_checkpoint(path, "
+                   f"pickled_objects='placeholder')) extracts the tensors without running any of it."
+                   if unsafe else '')
         raise CheckpointError(
             f"could not read checkpoint {path!r}: {type(err).__name__}: {_reason(err)}. "
             f"Expected a state dict saved with torch.save or safetensors (files that need arbitrary "

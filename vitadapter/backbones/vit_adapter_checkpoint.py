@@ -1,5 +1,9 @@
 """Official ViT-Adapter segmentation checkpoints -> vitadapter's ViTAdapter on mmseg 1.x.
 
+This module belongs to the ViTAdapter's room: it knows :class:`~vitadapter.backbones.ViTAdapter`'s
+attribute names (``trunk.model``, ``spm``, ``interactions``, ``output``); the weights package
+(:mod:`vitadapter.weights`) gives it only generic tools (key patterns, the checkpoint error).
+
 The ADE20K UperNet checkpoints published with ViT-Adapter (github.com/czczup/ViT-Adapter) are
 whole mmseg 0.x segmentors: ``{'meta': ..., 'state_dict': {backbone.*, decode_head.*,
 auxiliary_head.*}, 'optimizer': ...}``. mmseg 1.x's ``UPerHead`` and ``FCNHead`` have the same
@@ -25,11 +29,11 @@ ADE20K, 512x512) and of ``BEiTAdapter`` (BEiT-L UperNet, 640x640). The matching 
 
 Use::
 
-    from vitadapter.weights.vit_adapter_official import convert_official_file
+    from vitadapter.backbones import convert_official_file
     convert_official_file('upernet_deit_adapter_small_512_160k_ade20k.pth', 'converted.pth')
-    # then: python tools/test.py CONFIG converted.pth   (or load_from = 'converted.pth' to fine-tune)
+    # then test CONFIG with converted.pth (or load_from = 'converted.pth' to fine-tune)
 
-From a command line that converts many formats: read the file with
+or ``vitadapter-convert SRC DST``, which recognises these files. From other code: read the file with
 :func:`read_official_checkpoint`, test it with :func:`is_official_vit_adapter`, and hand it to
 :func:`convert_official_file` (or :func:`convert_vit_adapter_official` for the state dict alone).
 """
@@ -41,8 +45,8 @@ from typing import Callable, Dict, List, Mapping, Tuple, Union
 import numpy as np
 import torch
 
-from .formats import key_patterns
-from .loading import CheckpointError
+from ..weights.formats import key_patterns
+from ..weights.reading import CheckpointError
 
 # official checkpoint file -> the vitadapter config that builds the same model
 OFFICIAL_CONFIGS = {
@@ -184,7 +188,7 @@ def read_official_checkpoint(path: str) -> dict:
 def converted_meta(checkpoint: Mapping, source: str) -> dict:
     """mmseg 1.x ``meta``: ``dataset_meta`` (classes, palette) from the 0.x ``CLASSES``/``PALETTE``."""
     old = checkpoint.get('meta', {}) if isinstance(checkpoint, Mapping) else {}
-    meta = dict(converted_from=os.path.basename(source), converter='vitadapter.weights.vit_adapter_official')
+    meta = dict(converted_from=os.path.basename(source), converter='vitadapter.backbones.vit_adapter_checkpoint')
     if isinstance(old, Mapping) and old.get('CLASSES') is not None:
         meta['dataset_meta'] = dict(classes=tuple(old['CLASSES']),
                                     palette=[list(map(int, c)) for c in old.get('PALETTE') or []])
