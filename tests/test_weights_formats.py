@@ -1,26 +1,22 @@
 """Recognising checkpoint layouts, the load report, errors, the pos-embed interpolation option,
-safe reading of training checkpoints and tools/convert_weights.py."""
+safe reading of training checkpoints and the ``vitadapter-convert`` command (vitadapter.convert)."""
 import copy
+import math
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import timm
 import torch
-import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from vitadapter import CheckpointError, TimmViTTrunk, ViTPyramid
-from vitadapter.weights import (POS_EMBED_INTERPOLATIONS, detect_format, interpolate_pos_grid,
-                                load_checkpoint, read_checkpoint)
+from vitadapter.convert import main as convert_main
+from vitadapter.weights import (POS_EMBED_INTERPOLATIONS, convert_checkpoint, detect_format,
+                                interpolate_pos_grid, load_checkpoint, read_checkpoint, read_state_dict)
 
 from conftest import TINY, tiny
 from test_weights_sources import build_hf, official_dinov2_state_dict, randomize
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOOL = os.path.join(ROOT, 'tools', 'convert_weights.py')
 
 
 def timm_vit(name='vit_base_patch16_224', **kwargs):
@@ -83,6 +79,53 @@ def test_recognised_layout_that_fits_nothing(tmp_path):
         ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'head_only.pth'))
 
 
+def build_hf_dinov3(depth=4):
+    """A transformers DINOv3ViTModel with random weights, of tiny DINOv3-S geometry (width 64)."""
+    transformers = pytest.importorskip('transformers')
+    if not hasattr(transformers, 'DINOv3ViTConfig'):
+        pytest.skip('transformers has no DINOv3ViTModel')
+    config = transformers.DINOv3ViTConfig(hidden_size=64, num_hidden_layers=depth, num_attention_heads=2,
+                                          intermediate_size=256, patch_size=16, image_size=64,
+                                          num_register_tokens=4)
+    return randomize(transformers.DINOv3ViTModel(config))
+
+
+def test_hugging_face_dinov3_folder_is_named_and_refused(tmp_path, capsys):
+    """It has register tokens under HF's names, as Dinov2WithRegistersModel has, but none of the
+    Dinov2 layout's blocks: it was once taken for one, and 1 tensor loaded silently."""
+    hf = build_hf_dinov3()
+    hf.save_pretrained(tmp_path / 'hf')
+    sd = read_state_dict(tmp_path / 'hf')
+    assert 'embeddings.register_tokens' in sd and detect_format(sd).name == 'hf-dinov3'
+    for kwargs in (dict(model_name='vit_small_patch16_dinov3', img_size=64, **TINY), tiny('dinov2_reg')):
+        with pytest.raises(CheckpointError, match=rf"hf: Hugging Face DINOv3ViTModel layout, not supported "
+                                                  rf"yet: .*official DINOv3 checkpoint.* holds {len(sd)} "
+                                                  rf"tensors: embeddings.cls_token, .*layer.\*.attention."
+                                                  rf"k_proj.weight \(x4\).*loaded into timm's "
+                                                  rf"{kwargs['model_name']}"):
+            ViTPyramid(**kwargs, checkpoint=str(tmp_path / 'hf'))
+    with pytest.raises(CheckpointError, match='DINOv3ViTModel layout, not supported yet'):
+        convert_checkpoint(str(tmp_path / 'hf'))
+    assert convert_main([str(tmp_path / 'hf'), str(tmp_path / 'x.pth')]) == 1
+    assert 'vitadapter-convert: error: ' in capsys.readouterr().err and not (tmp_path / 'x.pth').exists()
+
+
+def test_partial_load_of_an_unsupported_layout_is_explicit(tmp_path):
+    """strict_load=False loads the few tensors whose names match (here the final norm), and the
+    report says what stayed initialised and why."""
+    hf = build_hf_dinov3()
+    hf.save_pretrained(tmp_path)
+    model = ViTPyramid('vit_small_patch16_dinov3', img_size=64, **TINY, norm=True, checkpoint=str(tmp_path),
+                       strict_load=False)
+    report = model.load_report
+    assert report.format == 'Hugging Face DINOv3ViTModel' and report.loaded == 2
+    assert torch.equal(model.trunk.model.norm.weight, hf.norm.weight)
+    assert torch.equal(model.trunk.model.norm.bias, hf.norm.bias)
+    assert 'cls_token' in report.missing and 'patch_embed.proj.weight' in report.missing
+    assert 'layer.*.attention.q_proj.weight (x4)' in str(report)  # unexpected, grouped
+    assert 'note: Hugging Face DINOv3ViTModel layout, not supported yet' in str(report)
+
+
 def test_checkpoint_with_two_vits_needs_a_prefix(tmp_path):
     teacher, student = timm_vit().state_dict(), timm_vit().state_dict()
     sd = {**{f'teacher.backbone.{k}': v for k, v in teacher.items()},
@@ -140,12 +183,19 @@ def test_strict_loading_of_a_converted_checkpoint(tmp_path):
     sd = VisionTransformer(img_size=64, embed_dims=64, num_layers=4, num_heads=2).state_dict()
     sd = {k: v for k, v in sd.items() if not k.startswith('layers.3.ffn.')}
     torch.save(sd, tmp_path / 'mmseg.pth')
-    report = ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'mmseg.pth')).load_report
+    report = ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'mmseg.pth'), strict_load=False).load_report
     assert 'missing (left as initialised): 6: blocks.*.mlp.fc1.weight, blocks.*.mlp.fc1.bias, ' \
            'blocks.*.mlp.fc2.weight, blocks.*.mlp.fc2.bias, norm.weight, norm.bias' in str(report)
-    with pytest.raises(CheckpointError, match=r"strict loading: .*mmseg.pth lacks 6 trunk tensors: "
-                                              r"blocks.\*.mlp.fc1.weight"):
-        ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'mmseg.pth'), strict_load=True)
+    # strict (the default): the final norm (final_norm=False in mmseg) is pruned, so not needed...
+    with pytest.raises(CheckpointError, match=r"mmseg.pth leaves 4 of the model's tensors as initialised: "
+                                              r"blocks.\*.mlp.fc1.weight, .*fc2.bias\. .*mmsegmentation "
+                                              r"VisionTransformer layout and holds 47 tensors"):
+        ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'mmseg.pth'))
+    # ... unless the trunk applies it (norm=True); blocks after the last output are pruned: not needed
+    with pytest.raises(CheckpointError, match=r"leaves 6 of the model's tensors .*norm.weight, norm.bias\."):
+        ViTPyramid(**tiny('vit'), norm=True, checkpoint=str(tmp_path / 'mmseg.pth'))
+    model = ViTPyramid(**tiny('vit'), out_indices=(2,), checkpoint=str(tmp_path / 'mmseg.pth'))
+    assert len(model.load_report.missing) == 6 and model.trunk.block_indices == [2]
 
 
 def test_mae_pretraining_checkpoint(tmp_path):
@@ -211,19 +261,51 @@ def test_pretrained_true_reads_timm_file_overlay_offline(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------- interpolation
-def test_interpolation_rules():
-    grid = torch.randn(1, 4 * 4, 8)
-    image = grid.reshape(1, 4, 4, 8).permute(0, 3, 1, 2)
-    flat = lambda t: t.permute(0, 2, 3, 1).reshape(1, -1, 8)  # noqa: E731
-    assert torch.equal(interpolate_pos_grid(grid, (4, 4), (5, 7), 'timm'),
-                       flat(F.interpolate(image, size=(5, 7), mode='bicubic', antialias=True)))
-    assert torch.equal(interpolate_pos_grid(grid, (4, 4), (5, 7), 'bicubic'),
-                       flat(F.interpolate(image, size=(5, 7), mode='bicubic', align_corners=False)))
-    assert torch.equal(interpolate_pos_grid(grid, (4, 4), (5, 7), 'dinov2'),
-                       flat(F.interpolate(image, scale_factor=(5.1 / 4, 7.1 / 4), mode='bicubic')))
-    results = [interpolate_pos_grid(grid, (4, 4), (5, 7), name) for name in sorted(POS_EMBED_INTERPOLATIONS)]
+def _cubic(x: float, a: float) -> float:
+    """Keys' cubic convolution kernel with parameter ``a``."""
+    x = abs(x)
+    if x <= 1:
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+    return (((x - 5) * x + 8) * x - 4) * a if x < 2 else 0.0
+
+
+def bicubic_matrix(n_in: int, n_out: int, scale: float, antialias: bool) -> torch.Tensor:
+    """(n_out, n_in) float64 weights of 1-D bicubic resampling, written from the definitions, not
+    from torch: output i samples input position (i + 0.5) * scale - 0.5 (``scale`` input pixels per
+    output pixel). Without antialias: a = -0.75, 4 taps, indices clamped at the borders. With
+    antialias (PIL's filter): a = -0.5, the kernel stretched by the scale when downsampling, taps
+    outside the input left out and the weights renormalised."""
+    m = torch.zeros(n_out, n_in, dtype=torch.float64)
+    stretch = max(scale, 1.0) if antialias else 1.0
+    for i in range(n_out):
+        src = (i + 0.5) * scale - 0.5
+        for k in range(math.floor(src - 2 * stretch), math.ceil(src + 2 * stretch) + 1):
+            w = _cubic((src - k) / stretch, -0.5 if antialias else -0.75)
+            if not antialias:
+                m[i, min(max(k, 0), n_in - 1)] += w
+            elif 0 <= k < n_in:
+                m[i, k] += w
+        if antialias:
+            m[i] /= m[i].sum()
+    return m
+
+
+@pytest.mark.parametrize('new', [(7, 9), (3, 2)])
+def test_interpolation_rules(new):
+    """Each rule against separable bicubic weights computed independently in float64 (upsampling
+    and downsampling a 5x7 grid). The scale is new/old per side, except for 'dinov2', which asks
+    for (n + 0.1) / N: PyTorch then maps through that factor. Bound: float32 rounding of at most
+    64 weighted terms (taps x 2 passes) of the largest input."""
+    old = (5, 7)
+    grid = torch.randn(1, old[0] * old[1], 8)
+    tol = 64 * torch.finfo(torch.float32).eps * grid.abs().max()
+    for name, offset, antialias in (('timm', 0.0, True), ('bicubic', 0.0, False), ('dinov2', 0.1, False)):
+        mh, mw = (bicubic_matrix(o, n, o / (n + offset), antialias) for o, n in zip(old, new))
+        expected = torch.einsum('ih,jw,hwc->ijc', mh, mw, grid.double().reshape(*old, 8)).reshape(1, -1, 8)
+        assert (interpolate_pos_grid(grid, old, new, name).double() - expected).abs().max() <= tol, name
+    results = [interpolate_pos_grid(grid, old, new, name) for name in sorted(POS_EMBED_INTERPOLATIONS)]
     assert all((a - b).abs().max() > 1e-3 for i, a in enumerate(results) for b in results[i + 1:])
-    assert interpolate_pos_grid(grid, (4, 4), (4, 4), 'dinov2') is grid
+    assert interpolate_pos_grid(grid, old, old, 'dinov2') is grid
 
 
 def test_pos_embed_interp_option():
@@ -273,7 +355,7 @@ def test_placeholders_keep_tensors_and_run_nothing(tmp_path, default_torch_allow
     marker = tmp_path / 'pwned'
     torch.save({'state_dict': {'w': torch.ones(2)}, 'evil': Evil(marker)}, tmp_path / 'evil.pth')
     with pytest.raises(CheckpointError, match=r"weights_only=True\). It pickles objects besides "
-                                              r"tensors \(shutil.copyfile\): `python tools/convert_weights.py"):
+                                              r"tensors \(shutil.copyfile\): `vitadapter-convert .*evil.pth OUT"):
         read_checkpoint(tmp_path / 'evil.pth')
     ck = read_checkpoint(tmp_path / 'evil.pth', pickled_objects='placeholder')
     assert list(ck.state_dict) == ['w'] and ck.placeholders == ['shutil.copyfile']
@@ -299,24 +381,24 @@ def mmengine_segmentor_checkpoint(path, model: ViTPyramid) -> None:
                 'optimizer': {'state': {}, 'param_groups': [{'lr': 0.1, 'params': [0]}]}}, path)
 
 
-def test_export_trunk_of_a_trained_vitadapter_segmentor(tmp_path, default_torch_allowlist):
+def test_export_trunk_of_a_trained_vitadapter_segmentor(tmp_path, default_torch_allowlist, capsys):
     trained = ViTPyramid(**tiny('vit'), out_indices=(0, 1, 2, 3), norm=True).eval()
     randomize(trained)
     mmengine_segmentor_checkpoint(tmp_path / 'iter_40.pth', trained)
     # (which globals: mmengine's HistoryBuffer and numpy's, or the rebuild function the training
     # runtime pickles HistoryBuffers with once it registered it)
     with pytest.raises(CheckpointError, match=r"pickles objects besides tensors \(.*history_buffer.*\): "
-                                              r"`python tools/convert_weights.py .*iter_40.pth OUT"):
+                                              r"`vitadapter-convert .*iter_40.pth OUT"):
         ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'iter_40.pth'))
-    done = subprocess.run([sys.executable, TOOL, str(tmp_path / 'iter_40.pth'), str(tmp_path / 'trunk.safetensors')],
-                          capture_output=True, text=True, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    assert "timm layout, ViT under 'backbone.trunk.model.'" in done.stdout
-    assert 'pickled objects replaced by inert placeholders (nothing was run): ' in done.stdout
-    assert "4 blocks, width 64, patch 16x16, 17 positions (4x4 grid + class), class token, final norm" in done.stdout
+    # in this process, with torch's default allowlist: the command replaces what it refuses
+    assert convert_main([str(tmp_path / 'iter_40.pth'), str(tmp_path / 'trunk.safetensors')]) == 0
+    out = capsys.readouterr().out
+    assert "timm layout, ViT under 'backbone.trunk.model.'" in out
+    assert 'pickled objects replaced by inert placeholders (nothing was run): ' in out
+    assert "4 blocks, width 64, patch 16x16, 17 positions (4x4 grid + class), class token, final norm" in out
     reused = ViTPyramid(**tiny('vit'), out_indices=(0, 1, 2, 3), norm=True,
                         checkpoint=str(tmp_path / 'trunk.safetensors')).eval()
-    assert not reused.load_report.missing and not reused.load_report.unexpected
+    assert not reused.load_report.unexpected  # (nothing missing: the load is strict)
     assert trunk_equals(reused.trunk, trained.trunk.model.state_dict())
     x = torch.randn(1, 3, 80, 96)
     with torch.no_grad():
@@ -327,11 +409,9 @@ def test_tool_writes_timm_files_that_timm_itself_loads(tmp_path):
     """HF Dinov2WithRegisters -> .pth in timm layout (through timm's DINOv2 conversion, run on a
     weightless shell): timm.create_model(pretrained=True, pretrained_cfg_overlay=dict(file=...))
     loads it strictly, and gives what the trunk loading the HF folder gives."""
-    sys.path.insert(0, os.path.join(ROOT, 'tools'))
-    import convert_weights
     hf = build_hf('dinov2_reg')
     hf.save_pretrained(tmp_path / 'hf')
-    assert convert_weights.main([str(tmp_path / 'hf'), str(tmp_path / 'timm.pth'), '--to', 'timm']) == 0
+    assert convert_main([str(tmp_path / 'hf'), str(tmp_path / 'timm.pth'), '--to', 'timm']) == 0
     sd = torch.load(tmp_path / 'timm.pth', weights_only=True)
     assert 'reg_token' in sd and 'mask_token' not in sd and sd['pos_embed'].shape == (1, 16, 64)
     model = timm.create_model('vit_small_patch14_reg4_dinov2', img_size=56, **TINY, pretrained=True,
@@ -342,4 +422,4 @@ def test_tool_writes_timm_files_that_timm_itself_loads(tmp_path):
     with torch.no_grad():
         ref = model.forward_intermediates(x, indices=[3], intermediates_only=True)[0]
         assert torch.equal(trunk(x).maps[0], ref)
-    assert convert_weights.main([str(tmp_path / 'hf' / 'config.json'), str(tmp_path / 'x.pth')]) == 1
+    assert convert_main([str(tmp_path / 'hf' / 'config.json'), str(tmp_path / 'x.pth')]) == 1
