@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vitadapter import ViTPyramid
-from vitadapter.trunk.grid import pad_to_multiple, resample_to_grid
+from vitadapter.geometry import pad_to_multiple, resample_to_grid
 
 from conftest import tiny
 
@@ -45,17 +45,47 @@ def test_patch14_maps_mapping_keeps_native_tokens():
     assert seen == [(1, 3, 518, 518)]  # padded to 37 whole patches of 14
 
 
-def test_resampling_aligns_pixel_centres():
-    """A map holding each token's centre x-coordinate (in pixels) resampled from stride 14 to
-    stride 16 holds each output cell's centre: 16 * (j + 0.5)."""
-    patch, stride, tokens = 14, 16, 37
-    centres = (torch.arange(tokens) + 0.5) * patch
-    x = centres.view(1, 1, 1, tokens).expand(1, 1, tokens, tokens).contiguous()
-    y = resample_to_grid(x, (patch, patch), (stride, stride), (32, 32))
-    expected = (torch.arange(32) + 0.5) * stride
-    assert y.shape == (1, 1, 32, 32)
-    assert torch.allclose(y[0, 0, 0], expected, atol=1e-4)
-    assert torch.allclose(y[0, 0, :, 5], torch.full((32,), expected[5].item()), atol=1e-4)
+def centre_ramp(cells: int, stride: int) -> torch.Tensor:
+    """(cells,) pixel coordinates of the centres of ``cells`` cells of ``stride``, float64."""
+    return (torch.arange(cells, dtype=torch.float64) + 0.5) * stride
+
+
+@pytest.mark.parametrize('src,dst,src_cells,dst_cells', [
+    (14, 16, (37, 23), (32, 20)),  # DINOv2 tokens onto the stride-16 pyramid grid
+    (16, 4, (7, 5), (28, 20)),     # ViT-Adapter's added ViT maps: stride 16 -> 4, 8, 32
+    (16, 8, (7, 5), (14, 10)),
+    (16, 32, (8, 6), (4, 3)),
+    (14, 32, (37, 23), (17, 11)),
+])
+def test_resampling_reproduces_pixel_coordinate_ramps(src, dst, src_cells, dst_cells):
+    """Maps holding each cell's centre y (channel 0) and x (channel 1) in pixels. Bilinear
+    resampling reproduces affine functions exactly, so output cell j of stride ``dst`` holds its
+    own centre ``dst * (j + 0.5)`` where that lies between the first and last input centres, and
+    the nearest of those two (border clamp) elsewhere. The expectation is computed from the
+    coordinates alone, not with the implementation's interpolation."""
+    ys, xs = centre_ramp(src_cells[0], src), centre_ramp(src_cells[1], src)
+    grid = torch.stack(torch.meshgrid(ys, xs, indexing='ij'))[None]  # (1, 2, h, w)
+    out = resample_to_grid(grid, (src, src), (dst, dst), dst_cells)
+    expected_y = centre_ramp(dst_cells[0], dst).clamp(ys[0].item(), ys[-1].item())
+    expected_x = centre_ramp(dst_cells[1], dst).clamp(xs[0].item(), xs[-1].item())
+    expected = torch.stack(torch.meshgrid(expected_y, expected_x, indexing='ij'))[None]
+    assert out.shape == expected.shape == (1, 2, *dst_cells)
+    # The weights are stored in float32 (the map is float64): each of the two weights of an output
+    # cell is off by at most 2^-24 relative, i.e. at most 2 * 2^-24 * max|input| per axis, 2 axes.
+    tol = 2 * 2 * 2 ** -24 * grid.abs().max().item()
+    assert (out - expected).abs().max().item() <= tol
+    # and the ramp is not trivially clamped: most cells are interior
+    interior = (centre_ramp(dst_cells[1], dst) >= xs[0]) & (centre_ramp(dst_cells[1], dst) <= xs[-1])
+    assert interior.sum() >= dst_cells[1] // 2
+
+
+def test_resampling_is_linear_in_the_map_and_keeps_dtype():
+    """Channels and batch items are resampled independently with the same weights."""
+    a, b = torch.randn(2, 3, 7, 5, dtype=torch.float64), torch.randn(2, 3, 7, 5, dtype=torch.float64)
+    f = lambda m: resample_to_grid(m, (16, 16), (8, 8), (14, 10))  # noqa: E731
+    assert f(a).dtype == torch.float64
+    torch.testing.assert_close(f(2 * a - b), 2 * f(a) - f(b), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(f(a)[1:, 2:], f(a[1:, 2:]), rtol=0, atol=0)
 
 
 def test_same_stride_resampling_is_identity():
@@ -117,3 +147,20 @@ def test_no_pyramid_returns_the_block_maps():
     assert all(torch.equal(a, b) for a, b in zip(levels, maps))
     with pytest.raises(ValueError, match="pyramid='none' returns the trunk's maps"):
         ViTPyramid(**tiny('vit'), pyramid='none', out_channels=32)
+
+
+def test_adapter_and_necks_do_not_import_the_trunk():
+    """Layering: the adapter's rooms (necks) use the shared vitadapter.geometry, never the trunk."""
+    import ast
+    import pathlib
+
+    import vitadapter
+    root = pathlib.Path(vitadapter.__file__).parent
+    offenders = []
+    for path in sorted((root / 'necks').rglob('*.py')):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ''] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if any('trunk' in n.split('.') for n in names):
+                offenders.append(f'{path.relative_to(root)}:{node.lineno}')
+    assert not offenders

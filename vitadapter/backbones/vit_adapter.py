@@ -28,8 +28,7 @@ from timm.models import FeatureInfo
 
 from ..necks.adapter import (AdapterOutput, InteractionBlock, LevelEmbedding, SpatialPriorModule,
                              interaction_geometry, tokens_to_maps)
-from ..trunk import TimmViTTrunk
-from ..trunk.timm_trunk import evenly_spaced_blocks
+from ..trunk import TimmViTTrunk, evenly_spaced_blocks
 from ..weights.interpolation import check_interpolation
 from .vit_pyramid import LevelSpec
 
@@ -156,7 +155,7 @@ class ViTAdapter(nn.Module):
         # keep the blocks up to the last interaction (the trunk prunes what follows)
         self.trunk.model.prune_intermediate_layers([r[1] for r in ranges], prune_norm=True, prune_head=True)
         if with_cls_token:
-            self.trunk._check_token_hooks()
+            self.trunk.check_token_hooks()
         else:
             self.trunk.drop_prefix_tokens()
         self.with_cls_token = with_cls_token

@@ -1,14 +1,13 @@
 """TimmViTTrunk: a timm Vision Transformer that returns the token maps of chosen blocks.
 
 It owns everything about the ViT itself: building it (with clear errors for unknown names and
-non-ViT models), loading local weights, choosing blocks (``out_indices``), padding inputs of any
-size, splitting the prefix tokens off, mapping the patch grid onto the pyramid's reference stride
-(patch 14 -> stride 16, see :mod:`vitadapter.trunk.grid`), freezing and grad checkpointing.
+non-ViT models, see :mod:`vitadapter.trunk.models`), loading local weights, choosing blocks
+(``out_indices``), padding inputs of any size, splitting the prefix tokens off, mapping the
+patch grid onto the pyramid's reference stride (patch 14 -> stride 16, see
+:mod:`vitadapter.trunk.grid`), freezing and grad checkpointing.
 """
-import difflib
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-import timm
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint
@@ -17,14 +16,18 @@ from timm.models.beit import Beit
 from timm.models.eva import Eva
 from timm.models.vision_transformer import VisionTransformer
 
+from ..geometry import grid_size, pad_to_multiple, resample_to_grid
 from ..weights.interpolation import interpolate_pos_grid
 from ..weights.loading import LoadReport, load_checkpoint, pruned_key_prefixes
-from .grid import (GRID_MAPPINGS, grid_size, pad_to_multiple, resample_to_grid,
-                   resize_input_to_grid)
+from .grid import GRID_MAPPINGS, resize_input_to_grid
+from .models import check_grad_checkpointing_support, check_is_plain_vit, create_vit
 from .pos_embed import set_pos_embed_interpolation, supports_pos_embed_interpolation
 from .prefix import ClassTokenReadout
 
 IndicesT = Union[int, Sequence[int]]
+
+# The classes whose token embedding :meth:`TimmViTTrunk.embed` reproduces (exact classes).
+TOKEN_HOOK_CLASSES = (VisionTransformer, Eva, Beit)
 
 
 class TrunkOutput(NamedTuple):
@@ -48,19 +51,6 @@ class TokenSequence(NamedTuple):
     grid: Tuple[int, int]
     num_prefix_tokens: int
     block_kwargs: Dict[str, Any]
-
-
-def check_model_name(model_name: str) -> None:
-    """Raise a ValueError with close matches when timm does not know ``model_name``."""
-    if model_name.startswith(('hf-hub:', 'hf_hub:', 'local-dir:')):
-        return
-    arch = model_name.split('.')[0]  # drop a pretrained tag: 'vit_base_patch16_224.augreg_in21k'
-    if timm.is_model(arch):
-        return
-    close = difflib.get_close_matches(arch, timm.list_models(), n=5, cutoff=0.6)
-    hint = f"did you mean {', '.join(close)}? " if close else ''
-    raise ValueError(f"unknown timm model {model_name!r}: {hint}"
-                     f"(timm.list_models('*pattern*') lists the names timm knows)")
 
 
 def evenly_spaced_blocks(num_blocks: int, count: int) -> List[int]:
@@ -101,33 +91,6 @@ def resolve_out_indices(out_indices: Optional[IndicesT], num_blocks: int,
         raise ValueError(f"out_indices {tuple(out_indices)} must go from shallow to deep blocks "
                          f"(as absolute indices: {resolved})")
     return resolved
-
-
-def create_vit(model_name: str, pretrained: bool, **kwargs) -> Tuple[nn.Module, bool]:
-    """Create the timm model with dynamic input sizes when it supports them.
-    Returns (model, dynamic)."""
-    check_model_name(model_name)
-    try:
-        return timm.create_model(model_name, pretrained=pretrained, dynamic_img_size=True, **kwargs), True
-    except TypeError as err:
-        if 'dynamic_img_size' not in str(err):
-            raise
-    return timm.create_model(model_name, pretrained=pretrained, **kwargs), False
-
-
-def check_is_plain_vit(model: nn.Module, model_name: str) -> None:
-    """ViTPyramid needs forward_intermediates over a sequence of patch tokens."""
-    if not hasattr(model, 'forward_intermediates'):
-        raise ValueError(
-            f"timm model {model_name!r} ({type(model).__name__}) has no forward_intermediates, which "
-            f"ViTPyramid needs to read intermediate blocks; choose a ViT family that has it (vit_*, "
-            f"deit3_*, eva02_*, vit_*_dinov2*, vit_*_siglip*, beit*)")
-    missing = [a for a in ('patch_embed', 'blocks', 'num_prefix_tokens') if not hasattr(model, a)]
-    if missing:
-        raise ValueError(
-            f"timm model {model_name!r} ({type(model).__name__}) is not a plain Vision Transformer "
-            f"(no {', '.join(missing)}): hierarchical models (swin, convnext, ...) are already "
-            f"multi-scale; use timm.create_model(..., features_only=True) for them")
 
 
 class TimmViTTrunk(nn.Module):
@@ -279,9 +242,13 @@ class TimmViTTrunk(nn.Module):
             raise RuntimeError("this trunk's class/register tokens were removed with "
                                "drop_prefix_tokens(); it runs through embed() and run_blocks() only")
         self._check_images(x)
+        if getattr(self.model, 'grad_checkpointing', False) and torch.is_grad_enabled():
+            check_grad_checkpointing_support()
         out_grid = self.output_grid(x.shape[-2:])
+        # return_prefix_tokens only with prefix tokens (timm < 1.0.15 fails on it without any)
         blocks = self.model.forward_intermediates(
-            self._prepare_input(x), indices=self.block_indices, return_prefix_tokens=True,
+            self._prepare_input(x), indices=self.block_indices,
+            return_prefix_tokens=self.num_prefix_tokens > 0,
             norm=self.norm, stop_early=True, output_fmt='NCHW', intermediates_only=True)
         if self.num_prefix_tokens:
             maps = [m for m, _ in blocks]
@@ -301,11 +268,13 @@ class TimmViTTrunk(nn.Module):
     # embed() -> run_blocks(0, a) -> ... -> run_blocks(b, n) instead of forward(). Running every
     # block in one call gives exactly the tokens timm's forward_intermediates computes.
 
-    def _check_token_hooks(self) -> None:
+    def check_token_hooks(self) -> None:
+        """Raise a ValueError unless :meth:`embed` and :meth:`run_blocks` reproduce this model's
+        own forward pass: timm's VisionTransformer, Eva and Beit exactly (subclasses such as
+        DeiT's distilled ViT add tokens their own way), without per-block mixed rotary
+        embeddings or patch dropout."""
         model = self.model
-        known = isinstance(model, Beit) or type(model)._pos_embed in (
-            VisionTransformer._pos_embed, Eva._pos_embed)
-        if not known:
+        if type(model) not in TOKEN_HOOK_CLASSES:
             raise ValueError(
                 f"{self.model_name!r} ({type(model).__name__}) embeds its tokens its own way; the "
                 f"token hooks (embed/run_blocks, used by ViTAdapter) support timm's "
@@ -321,7 +290,7 @@ class TimmViTTrunk(nn.Module):
         """Remove the class and register tokens (their parameters too): :meth:`embed` then returns
         the patch tokens only, each with its position embedding, as the official ViT-Adapter,
         which never uses the class token. :meth:`forward` is unavailable afterwards."""
-        self._check_token_hooks()
+        self.check_token_hooks()
         if isinstance(self.model, Beit):
             raise ValueError(f"{self.model_name!r} (BEiT) needs its class token in every block; "
                              f"keep it (ViTAdapter(with_cls_token=True))")
@@ -356,7 +325,7 @@ class TimmViTTrunk(nn.Module):
         patch embedding, prefix tokens, position embedding, pre-norm; the tokens the first block
         sees. ``pos_embed_interp``: how the position embedding is interpolated to the grid
         ('timm', 'bicubic', 'dinov2'); None: the trunk's own rule (``self.pos_embed_interp``)."""
-        self._check_token_hooks()
+        self.check_token_hooks()
         self._check_images(x)
         model = self.model
         x = model.patch_embed(self._prepare_input(x, native_grid=True))

@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from ...trunk.grid import resample_to_grid
+from ...geometry import resample_to_grid
 from ..norm import build_norm2d
 
 
