@@ -72,3 +72,25 @@ def test_shapes_follow_feature_info_and_gradients_flow(family, pyramid):
         grads = [p.grad for p in module.parameters() if p.requires_grad]
         assert grads and all(g is not None for g in grads), type(module).__name__
         assert sum(g.abs().sum() for g in grads) > 0
+
+
+@pytest.mark.parametrize('family', ['vit', 'deit3', 'dinov2_reg', 'clip'])
+def test_pos_embed_rule_replacement_matches_timm_pos_embed(family):
+    """The trunk's one use of a timm private method: with pos_embed_interp other than 'timm' it
+    replaces VisionTransformer._pos_embed on the instance. With timm's own interpolation, the
+    replacement must give what timm's _pos_embed gives (class/register tokens, which tokens the
+    position embedding covers, pos_drop): this pins the installed timm's _pos_embed semantics."""
+    from vitadapter.trunk.pos_embed import _pos_embed_with_rule
+    trunk = TimmViTTrunk(**tiny(family), out_indices=(0,)).eval()
+    model = trunk.model
+    assert '_pos_embed' not in model.__dict__  # the 'timm' rule keeps timm's own method
+    patch = trunk.patch_size[0]
+    for rows, cols in ((5, 6), (64 // patch, 64 // patch)):
+        tokens = torch.randn(2, rows, cols, 64)  # NHWC patch tokens, as dynamic-size models give
+        with torch.no_grad():
+            theirs = model._pos_embed(tokens)
+            model.pos_embed_interp = 'timm'
+            ours = _pos_embed_with_rule(model, tokens)
+            del model.pos_embed_interp
+        assert ours.shape == theirs.shape == (2, trunk.num_prefix_tokens + rows * cols, 64)
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
