@@ -57,12 +57,33 @@ def test_missing_keys_are_reported_grouped_and_strict_refuses(tmp_path, donor):
     torch.save(sd, tmp_path / 'partial.pth')
     with pytest.raises(CheckpointError, match=r"partial.pth leaves 16 of the model's tensors as initialised: "
                                               r"blocks.\*.mlp.fc1.weight \(x4\).* read as the timm layout and "
-                                              r"holds 40 tensors: .*timm's vit_base_patch16_224 .*strict_load=False"):
+                                              r"holds 40 tensors: .*timm's vit_base_patch16_224 .*strict_load=False"
+                       ) as err:
         ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'partial.pth'))  # strict by default
+    assert len(err.value.report.missing) == 16 and err.value.report.loaded == len(sd) - 2
     model = ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'partial.pth'), strict_load=False)
     text = str(model.load_report)
     assert 'missing (left as initialised): 16: blocks.*.mlp.fc1.weight (x4)' in text
     assert model.load_report.loaded == len(sd) - 2  # all but the classifier head
+
+
+def test_what_the_trunk_does_not_use_may_be_absent(tmp_path):
+    """Strict loading asks only for what the trunk runs: not the classifier's pooling (SigLIP's
+    attention pool), not blocks after the last output, not the final norm unless norm=True."""
+    donor = timm.create_model(**tiny('siglip'), num_classes=0)
+    sd = {k: v for k, v in donor.state_dict().items()
+          if not k.startswith(('attn_pool.', 'blocks.3.', 'norm.'))}
+    torch.save(sd, tmp_path / 'w.pth')
+    model = ViTPyramid(**tiny('siglip'), out_indices=(2,), checkpoint=str(tmp_path / 'w.pth'))
+    assert model.load_report.loaded == len(sd)
+    assert {k.split('.')[0] for k in model.load_report.missing} == {'attn_pool', 'blocks', 'norm'}
+    assert all(torch.equal(v, sd[k]) for k, v in model.trunk.model.state_dict().items())
+    with pytest.raises(CheckpointError, match=r"leaves 12 of the model's tensors as initialised: "
+                                              r"blocks.\*.norm1.weight, "):
+        ViTPyramid(**tiny('siglip'), checkpoint=str(tmp_path / 'w.pth'))  # block 3 is used
+    with pytest.raises(CheckpointError, match=r"leaves 2 of the model's tensors as initialised: norm.weight, "
+                                              r"norm.bias\."):
+        ViTPyramid(**tiny('siglip'), out_indices=(2,), norm=True, checkpoint=str(tmp_path / 'w.pth'))
 
 
 def test_checkpoint_for_another_size_is_refused(tmp_path):

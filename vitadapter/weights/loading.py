@@ -10,6 +10,10 @@ The steps, each in its own module:
    patch size with ``resample_patch_embed``), so what timm can load, vitadapter loads the same way;
 5. load it and report: loaded N tensors, resized which, missing which, unexpected which, dropped
    which and why (HF pooler, decode heads...), grouped by pattern.
+
+By default a checkpoint that leaves tensors of the model as initialised is a :class:`CheckpointError`
+(its ``report`` attribute holds the :class:`LoadReport`), except the classifier head's and what the
+caller prunes; ``strict=False`` (``strict_load=False`` on the backbones) loads partially on purpose.
 """
 import inspect
 import math
@@ -151,8 +155,8 @@ def load_into_timm_model(model: nn.Module, state_dict: Dict[str, torch.Tensor], 
     timm model, before any pruning.
 
     Head keys are ignored (the trunk has no classifier). ``strict=True`` raises when other keys
-    are missing (before loading anything). The model's filter resizes position and patch embeddings to its grid and patch
-    size (bicubic; antialias as ``pos_embed_interp`` says).
+    are missing (before loading anything). The model's filter resizes position and patch
+    embeddings to its grid and patch size (bicubic; antialias as ``pos_embed_interp`` says).
     """
     original_shapes = {k: tuple(v.shape) for k, v in state_dict.items()}
     state_dict = apply_timm_filter(model, state_dict, pos_embed_interp)
@@ -240,5 +244,7 @@ def load_checkpoint(model: nn.Module, checkpoint: CheckpointLike, strict: bool =
     report.notes += conversion.notes + config_notes(ck.hf_config, model)
     missing = needed_missing(report.missing, optional)
     if strict and missing:
-        raise incomplete_error(ck.source, fmt, vit, model, missing)
+        error = incomplete_error(ck.source, fmt, vit, model, missing)
+        error.report = report
+        raise error
     return report
