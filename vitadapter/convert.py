@@ -34,7 +34,9 @@ PROG = 'vitadapter-convert'
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split('\n\n')[0].replace('\n', ' '))
+    parser = argparse.ArgumentParser(
+        prog=PROG, description='Convert ViT weights from any supported source to a timm-layout file.',
+        epilog='\n\n'.join(__doc__.split('\n\n')[2:5]), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('src', help='weights file or Hugging Face model folder')
     parser.add_argument('dst', help='output file (timm layout)')
     parser.add_argument('--to', choices=('timm', 'safetensors'), default=None,
