@@ -245,9 +245,17 @@ def test_patch_embedding_is_resampled_when_patch_sizes_differ(tmp_path):
     trunk = TimmViTTrunk(**tiny('vit'), patch_size=8, checkpoint=str(tmp_path))
     assert sorted(trunk.load_report.resized) == ['patch_embed.proj.weight', 'pos_embed']
     assert trunk.model.patch_embed.proj.weight.shape == (64, 3, 8, 8)
-    expected = timm.layers.resample_patch_embed(
-        hf.embeddings.patch_embeddings.projection.weight.detach(), [8, 8], antialias=False)
-    assert torch.equal(trunk.model.patch_embed.proj.weight, expected)
+    # FlexiViT's definition, solved here in float64: the 8x8 kernel whose response to the resized
+    # patch (bicubic without antialias, HF's rule) is closest to the 16x16 kernel's response to
+    # the patch, i.e. argmin_w ||R^T w - w_16|| with R the (64, 256) resize matrix.
+    one_side = bicubic_matrix(16, 8, 2.0, antialias=False)
+    resize = torch.kron(one_side, one_side)
+    old = hf.embeddings.patch_embeddings.projection.weight.detach().double().reshape(64 * 3, 256)
+    expected = torch.linalg.lstsq(resize.T, old.T).solution.T.reshape(64, 3, 8, 8)
+    # float32 rounding of up to 64 terms, amplified by at most cond(R)^2 in a least-squares solve
+    cond = torch.linalg.cond(resize)
+    tol = cond ** 2 * 64 * torch.finfo(torch.float32).eps * expected.abs().max()
+    assert (trunk.model.patch_embed.proj.weight.double() - expected).abs().max() <= tol
 
 
 # ---------------------------------------------------------------------------- pretrained=True
