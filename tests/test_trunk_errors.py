@@ -46,6 +46,12 @@ def test_naflexvit_is_refused_with_the_reason_and_the_fixed_grid_sibling(backbon
 def test_class_check_leaves_plain_vits_and_hub_names_alone():
     assert models.registered_class('vit_base_patch16_224.augreg_in21k') is timm.models.VisionTransformer
     assert models.registered_class('hf-hub:timm/vit_base_patch16_224.augreg_in21k') is None
+
+    @timm.models.register_model
+    def unannotated_test_vit(pretrained=False, **kwargs):
+        return timm.models.VisionTransformer(**kwargs)
+    assert models.registered_class('unannotated_test_vit') is None  # decided after building
+    models.check_model_class('unannotated_test_vit')
     for name in ('vit_base_patch16_224', 'eva02_base_patch16_clip_224', 'beit_base_patch16_224',
                  'deit_base_distilled_patch16_224', 'vit_small_patch14_reg4_dinov2'):
         models.check_model_class(name)  # no error

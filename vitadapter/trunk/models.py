@@ -55,6 +55,8 @@ def registered_class(model_name: str) -> Optional[type]:
         return None
     entrypoint = model_entrypoint(model_name.split('.')[0])
     annotation = inspect.signature(entrypoint).return_annotation
+    if annotation is inspect.Signature.empty:
+        return None
     if isinstance(annotation, str):  # postponed annotations
         annotation = getattr(sys.modules.get(entrypoint.__module__), annotation, None)
     return annotation if isinstance(annotation, type) else None
