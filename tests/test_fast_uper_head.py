@@ -7,7 +7,7 @@ from mmseg.models.decode_heads import UPerHead
 from mmseg.registry import MODELS
 
 from vitadapter.engine import FastUPerHead
-from vitadapter.engine.resized_conv import (conv3x3_of_resized, conv3x3_of_resized_concat,
+from vitadapter.heads.resized_conv import (conv3x3_of_resized, conv3x3_of_resized_concat,
                                             resized_conv_saves_work)
 
 HEAD = dict(in_channels=[16, 24, 32, 32], in_index=[0, 1, 2, 3], pool_scales=(1, 2, 3, 6),
@@ -51,7 +51,7 @@ def test_concat_version_equals_concat_then_conv():
 
 
 def test_matrices_cached_under_inference_mode_serve_a_later_training_step():
-    from vitadapter.engine.resized_conv import _cached_tap_resize_matrix
+    from vitadapter.heads.resized_conv import _cached_tap_resize_matrix
     _cached_tap_resize_matrix.cache_clear()
     x = torch.randn(1, 4, 5, 7)
     weight = torch.randn(3, 4, 3, 3, requires_grad=True)
@@ -83,7 +83,7 @@ def pair(**overrides):
 
 @pytest.mark.parametrize('height, width', [(64, 64), (72, 104), (36, 50)])
 def test_same_outputs_and_gradients_as_uperhead(height, width, monkeypatch):
-    import vitadapter.engine.resized_conv as resized_conv
+    import vitadapter.heads.resized_conv as resized_conv
     calls = []
     low_res_path = resized_conv._resized_conv_rows
     spy = lambda *args, **kwargs: calls.append(args[0].shape) or low_res_path(*args, **kwargs)
@@ -139,7 +139,7 @@ def test_built_from_a_config_and_refuses_a_non_plain_fusion_conv():
     head = MODELS.build(dict(type='FastUPerHead', **HEAD))
     assert isinstance(head, FastUPerHead)
     with pytest.raises(ValueError, match="plain 3x3 fusion convolution"):
-        FastUPerHead(**dict(HEAD, conv_cfg=dict(type='DCN')))
+        FastUPerHead(**dict(HEAD, conv_cfg=dict(type='Conv2dAdaptivePadding')))  # pure torch, any mmcv
 
 
 def test_bf16_autocast_runs_and_stays_close():

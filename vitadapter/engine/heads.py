@@ -7,7 +7,8 @@ the map (``concat_cls_token=True``, needs ``output_cls_token=True`` on the backb
 norm and a 1x1 convolution to the classes.
 
 ``FastUPerHead``: mmseg's ``UPerHead`` with the same parameters (checkpoints load either way)
-and the same outputs up to float rounding, faster. UPerHead resizes its four FPN levels to
+and the same outputs up to float rounding, faster (the convolution itself is plain torch:
+:mod:`vitadapter.heads.resized_conv`). UPerHead resizes its four FPN levels to
 stride 4, concatenates them (4 x 512 channels) and runs a 3x3 convolution there: three quarters
 of that convolution multiply interpolated pixels. FastUPerHead splits the convolution by level
 and computes each coarse level's share at the level's own resolution (``conv3x3_of_resized``);
@@ -23,7 +24,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 
-from .resized_conv import conv3x3_of_resized_concat
+from ..heads import conv3x3_of_resized_concat
 
 
 @MODELS.register_module()
