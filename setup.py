@@ -10,32 +10,50 @@ VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "vitadapter" / "version.
 setup(
     name="vitadapter",
     version=VERSION,
-    description="Any timm Vision Transformer as a multi-scale dense-prediction backbone (mmseg 1.x)",
+    description="Any timm Vision Transformer as a multi-scale dense-prediction backbone (PyTorch; mmseg 1.x extra)",
     long_description=(HERE / "README.md").read_text() if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["vitadapter", "vitadapter.*"]),
     package_data={"vitadapter": ["assets/*.jpg"]},
+    # The core: torch + timm (+ safetensors). Exact tested versions: tools/constraints*.txt.
     install_requires=[
-        # Exact versions live in tools/constraints.txt; these are the supported ranges.
         "torch>=2.1",
-        "timm>=1.0.9",  # forward_intermediates on every ViT family we wrap
-        "mmengine>=0.10,<1.0",
-        "mmcv>=2.0,<2.2",  # mmsegmentation 1.2.x asserts mmcv < 2.2
-        "mmsegmentation>=1.2,<1.3",
+        "torchvision",  # timm imports it
+        # tested at both ends (CI): 1.0.16 is the first whose forward_intermediates honours grad
+        # checkpointing; the trunk replaces timm's VisionTransformer._pos_embed on the instance
+        # (tests/test_trunk_parity.py checks that it still equals timm's own)
+        "timm>=1.0.16,<=1.0.31",
         "safetensors",
         "numpy",
         "pillow",
-        "ftfy",
-        "regex",
     ],
-    extras_require={"test": [
-        "pytest",
-        # parity tests build the original implementations of the weights we convert
-        "transformers==4.57.6",
-        "mmpretrain==1.2.0",
-    ]},
-    entry_points={"console_scripts": ["vitadapter-info = vitadapter.info:main"]},
+    extras_require={
+        # mmsegmentation integration on the maintained OpenMMLab fork (same import names; numpy 2;
+        # nothing compiles). Do not mix with the upstream packages below in one environment.
+        "mmseg": [
+            "onedl-mmsegmentation>=1.4,<1.5",
+            "onedl-mmcv>=2.3,<2.4",
+            "onedl-mmengine>=0.10.8,<0.11",
+            "ftfy",  # mmseg's text models import it at registration
+            "regex",
+        ],
+        # ... or on OpenMMLab's last releases (mmcv 2.1 must be built with its ops: see README).
+        "mmseg-upstream": [
+            "mmsegmentation>=1.2,<1.3",
+            "mmcv>=2.0,<2.2",  # mmsegmentation 1.2.x asserts mmcv < 2.2
+            "mmengine>=0.10,<1.0",
+            "ftfy",
+            "regex",
+        ],
+        "test": [
+            "pytest",
+            # parity tests build the original implementations of the weights we convert
+            "transformers==4.57.6",
+        ],
+    },
+    entry_points={"console_scripts": ["vitadapter-info = vitadapter.info:main",
+                                      "vitadapter-convert = vitadapter.convert:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Image Recognition",

@@ -8,8 +8,6 @@ import timm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.registry import init_default_scope
-from mmseg.registry import MODELS
 
 import vitadapter
 from vitadapter import TimmViTTrunk, ViTAdapter
@@ -17,7 +15,7 @@ from vitadapter.backbones.vit_adapter import ARCHS, default_interactions
 from vitadapter.necks.adapter import interaction_geometry, reference_points, tokens_to_maps
 from vitadapter.necks.norm import build_norm2d, norm_types, register_norm
 
-from conftest import FAMILIES, TINY, tiny
+from conftest import FAMILIES, TINY, requires_mmseg, tiny
 
 STRIDES = (4, 8, 16, 32)
 
@@ -76,7 +74,10 @@ def test_any_input_size_gives_ceil_sized_levels(family, size):
     assert all(torch.isfinite(y).all() for y in levels)
 
 
+@requires_mmseg
 def test_registered_in_mmseg():
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
     init_default_scope('mmseg')
     model = MODELS.build(dict(type='ViTAdapter', **tiny('vit'), deform_num_heads=4, conv_inplane=16))
     assert isinstance(model, vitadapter.ViTAdapter) and MODELS.get('ViTAdapter') is ViTAdapter
@@ -228,8 +229,9 @@ def test_build_norm2d_gives_the_state_dict_mmcv_gave():
     assert isinstance(build_norm2d(None, 8), nn.Identity)
 
 
+@requires_mmseg
 def test_build_norm2d_matches_mmcv_build_norm_layer():
-    mmcv_cnn = pytest.importorskip('mmcv.cnn', reason='mmcv is not installed (core-only stack)')
+    import mmcv.cnn as mmcv_cnn
     for cfg in (dict(type='BN', momentum=0.3, requires_grad=False), dict(type='SyncBN'),
                 dict(type='GN', num_groups=4, eps=1e-6), dict(type='IN', affine=True)):
         ours, theirs = build_norm2d(cfg, 8), mmcv_cnn.build_norm_layer(cfg, 8)[1]
@@ -316,6 +318,7 @@ def test_dropped_prefix_tokens_leave_patch_tokens_with_their_position():
 
 
 # ----------------------------------------------------------------------------- mmseg training
+@requires_mmseg
 def test_upernet_vit_adapter_trains_through_the_mmengine_runner(tmp_path):
     """A few iterations of UperNet + ViTAdapter (our Small config, shrunk) with mmengine's Runner
     on random images: losses finite, the spatial prior, the ViT and the injector's gamma updated,

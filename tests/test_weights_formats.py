@@ -29,7 +29,7 @@ def trunk_equals(trunk: TimmViTTrunk, reference: dict) -> bool:
 
 # ---------------------------------------------------------------------------- detection
 def _mmseg_vit():
-    from mmseg.models.backbones import VisionTransformer
+    VisionTransformer = pytest.importorskip('mmseg.models.backbones').VisionTransformer
     return VisionTransformer(img_size=64, embed_dims=64, num_layers=2, num_heads=2).state_dict()
 
 
@@ -179,7 +179,7 @@ def test_report_of_a_hugging_face_classifier(tmp_path):
 
 
 def test_strict_loading_of_a_converted_checkpoint(tmp_path):
-    from mmseg.models.backbones import VisionTransformer
+    VisionTransformer = pytest.importorskip('mmseg.models.backbones').VisionTransformer
     sd = VisionTransformer(img_size=64, embed_dims=64, num_layers=4, num_heads=2).state_dict()
     sd = {k: v for k, v in sd.items() if not k.startswith('layers.3.ffn.')}
     torch.save(sd, tmp_path / 'mmseg.pth')

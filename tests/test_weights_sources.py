@@ -165,7 +165,7 @@ def test_hugging_face_classifier_checkpoint(tmp_path):
 def test_mmseg_segmentor_checkpoint_parity(tmp_path):
     """A full mmseg segmentor checkpoint (backbone + decode head + meta); the backbone is an
     mmseg VisionTransformer with its configs' LayerNorm eps (1e-6) and final norm."""
-    from mmseg.models.backbones import VisionTransformer
+    VisionTransformer = pytest.importorskip('mmseg.models.backbones').VisionTransformer
     vit = randomize(VisionTransformer(img_size=64, patch_size=16, embed_dims=64, num_layers=4,
                                       num_heads=2, out_indices=BLOCKS, final_norm=True,
                                       norm_cfg=dict(type='LN', eps=1e-6)))
@@ -195,7 +195,7 @@ def test_mmseg_fine_tuning_size_parity(tmp_path):
     """mmseg configs build the ViT at the crop size (here 96) and resize the pretrained (64)
     position embeddings when loading, bicubic without antialias; the trunk built at 96 does the
     same, so both agree at the crop size and at any other."""
-    from mmseg.models.backbones import VisionTransformer
+    VisionTransformer = pytest.importorskip('mmseg.models.backbones').VisionTransformer
     small = randomize(VisionTransformer(img_size=64, embed_dims=64, num_layers=4, num_heads=2,
                                         norm_cfg=dict(type='LN', eps=1e-6)))
     torch.save(small.state_dict(), tmp_path / 'pretrained.pth')

@@ -1,33 +1,53 @@
 #!/usr/bin/env bash
-# Run a command inside vitadapter's virtual environment (.venv/ at the repo root), creating or
-# updating it first when needed. Examples:
+# Run a command inside a vitadapter virtual environment, creating or updating it first when needed:
 #   bash tools/in_venv.sh python tools/demo.py
 #   bash tools/in_venv.sh python -m pytest -q tests
+#   VITADAPTER_STACK=upstream bash tools/in_venv.sh python -m pytest -q tests/test_training.py
+#
+# VITADAPTER_STACK chooses the environment (each its own folder; the stacks share module names, so
+# they cannot share one):
+#   onedl    (default) .venv/          torch + timm + the maintained OpenMMLab fork (onedl-mmsegmentation
+#                                      1.4, onedl-mmcv 2.3 without compiled ops, onedl-mmengine 0.10,
+#                                      numpy 2): nothing compiles, a few minutes on 2 cores.
+#   upstream           .venv-upstream/ OpenMMLab's last releases (mmsegmentation 1.2.2, mmcv 2.1.0,
+#                                      mmengine 0.10.7, numpy 1.26). mmseg 1.2.2 imports mmcv's compiled
+#                                      ops and caps mmcv < 2.2, which PyPI has only as source: the
+#                                      first set-up compiles it (~30 min on 2 cores), once per machine.
+#   core               .venv-core/     the core only: torch + timm + safetensors (no mm* package).
+#                                      With VITADAPTER_TIMM=X.Y.Z: .venv-core-timmX.Y.Z/ with that timm
+#                                      instead of the pinned one (CI tests the oldest supported).
 #
 # What the set-up does, and why (each line is a trap somebody fell into):
 # * torch and torchvision are a matching CUDA pair from PyPI. The CPU-only torch that a local
 #   wheel folder may offer (`torch-...+cpu`) has no matching torchvision: timm imports torchvision
 #   and dies with "operator torchvision::nms does not exist". Extra wheel folders (pip's
-#   find-links) are switched off for that step so the `+cpu` twin is never picked.
-# * mmcv 2.1.0 exists on PyPI only as source. It is built once with its ops (mmseg imports
-#   mmcv.ops) against the installed torch, with setuptools < 82 (its setup.py needs
-#   pkg_resources), and the wheel is cached in $VITADAPTER_CACHE (default ~/.cache/vitadapter),
-#   keyed by the torch version: the ~12 minute build happens once per machine.
-# * Every version comes from tools/constraints.txt. A stamp file records the hash of that file
-#   and setup.py; when neither changed, the set-up is skipped and the command runs at once.
+#   find-links) and pip config files are switched off so the `+cpu` twin is never picked.
+# * upstream: mmcv 2.1.0 is built with its ops against the installed torch, with setuptools < 82
+#   (its setup.py needs pkg_resources), and the wheel is cached in $VITADAPTER_CACHE (default
+#   ~/.cache/vitadapter), keyed by the torch version.
+# * Every version comes from the stack's constraints file (tools/constraints.txt for onedl and
+#   core, tools/constraints-upstream.txt). A stamp file records the hash of that file, setup.py
+#   and this script; when none changed, the set-up is skipped and the command runs at once.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.venv"
-CONSTRAINTS="$ROOT/tools/constraints.txt"
+STACK="${VITADAPTER_STACK:-onedl}"
+case "$STACK" in
+    onedl) VENV="$ROOT/.venv"; CONSTRAINTS="$ROOT/tools/constraints.txt" ;;
+    upstream) VENV="$ROOT/.venv-upstream"; CONSTRAINTS="$ROOT/tools/constraints-upstream.txt" ;;
+    core) VENV="$ROOT/.venv-core${VITADAPTER_TIMM:+-timm$VITADAPTER_TIMM}"
+          CONSTRAINTS="$ROOT/tools/constraints.txt" ;;
+    *) echo "VITADAPTER_STACK=$STACK: choose onedl (default), upstream or core" >&2; exit 2 ;;
+esac
 CACHE="${VITADAPTER_CACHE:-$HOME/.cache/vitadapter}"
 PYTHON_FOR_VENV="${PYTHON:-python3.11}"
 STAMP="$VENV/.vitadapter-setup"
 
-log() { echo "[in_venv] $*" >&2; }
+log() { echo "[in_venv:$STACK] $*" >&2; }
 
 want_stamp() {
-    cat "$CONSTRAINTS" "$ROOT/setup.py" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
+    { cat "$CONSTRAINTS" "$ROOT/setup.py" "${BASH_SOURCE[0]}"; echo "${VITADAPTER_TIMM:-}"; } \
+        | sha256sum | cut -d' ' -f1
 }
 
 setup_venv() {
@@ -37,18 +57,23 @@ setup_venv() {
         "$PYTHON_FOR_VENV" -m venv "$VENV"
     fi
     local py="$VENV/bin/python"
+    if [ -n "${VITADAPTER_TIMM:-}" ]; then  # the pinned timm replaced by the asked one
+        grep -v '^timm==' "$CONSTRAINTS" > "$VENV/constraints.txt"
+        echo "timm==$VITADAPTER_TIMM" >> "$VENV/constraints.txt"
+        CONSTRAINTS="$VENV/constraints.txt"
+    fi
     # pip with the package index only: no local wheel folders (they may hold torch's +cpu twin)
     # and no config files; the CA bundle is passed on explicitly.
-    local pip=(env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null
+    local pip=(env -u PIP_FIND_LINKS -u PIP_CONSTRAINT PIP_CONFIG_FILE=/dev/null
                "$py" -m pip install --disable-pip-version-check -c "$CONSTRAINTS")
     if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
         pip+=(--cert /etc/ssl/certs/ca-certificates.crt)
     fi
 
-    log "build tools (setuptools with pkg_resources, wheel, ninja)"
-    "${pip[@]}" -q setuptools wheel ninja numpy
-
     log "torch + torchvision (matching CUDA pair from the package index, never a +cpu wheel)"
+    if [ "$STACK" = upstream ]; then
+        "${pip[@]}" -q setuptools wheel ninja numpy  # mmcv's build runs in this environment
+    fi
     "${pip[@]}" -q torch torchvision
     "$py" - <<'PY'
 import sys
@@ -56,30 +81,43 @@ import torch, torchvision
 suffix = lambda v: v.partition("+")[2]  # "2.13.0+cu130" -> "cu130"
 if suffix(torch.__version__) in ("", "cpu") or suffix(torch.__version__) != suffix(torchvision.__version__):
     sys.exit(f"torch {torch.__version__} and torchvision {torchvision.__version__} are not a "
-             "matching CUDA pair: remove .venv and run again")
+             "matching CUDA pair: remove the environment's folder and run again")
 import torchvision.ops  # the import that fails when the pair does not match
 print(f"[in_venv] torch {torch.__version__} cuda {torch.version.cuda}, "
       f"torchvision {torchvision.__version__}", file=sys.stderr)
 PY
 
-    local torch_tag
-    torch_tag="$("$py" -c 'import torch; print(torch.__version__)')"
-    local wheel_dir="$CACHE/wheels/torch-$torch_tag"
-    if ! "$py" -c 'import mmcv.ops' 2>/dev/null; then
-        if ! ls "$wheel_dir"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
-            log "building mmcv 2.1.0 with ops against torch $torch_tag (once per machine, ~12 min)"
-            mkdir -p "$wheel_dir"
-            # "pip wheel" takes the same options as "pip install": reuse the array.
-            MMCV_WITH_OPS=1 MAX_JOBS="$(nproc)" "${pip[@]/install/wheel}" \
-                --no-build-isolation --no-deps -w "$wheel_dir" mmcv==2.1.0 >&2
-        fi
-        "${pip[@]}" -q "$wheel_dir"/mmcv-2.1.0-*.whl
-    fi
-
-    log "vitadapter and the rest (timm, mmengine, mmsegmentation, test tools)"
-    "${pip[@]}" -q -e "$ROOT[test]"
-    "$py" -c 'import timm, mmcv.ops, mmseg, mmengine, vitadapter' \
-        || { log "import check failed"; exit 1; }
+    local check='import timm, vitadapter'
+    case "$STACK" in
+        core)
+            log "vitadapter (core: torch + timm + safetensors) and the test tools"
+            "${pip[@]}" -q -e "$ROOT[test]"
+            ;;
+        onedl)
+            log "vitadapter with the mmseg extra (the onedl-mm* fork, nothing compiled) and the test tools"
+            "${pip[@]}" -q -e "$ROOT[mmseg,test]" onedl-mmpretrain
+            check='import timm, mmseg.models, mmengine, mmpretrain, vitadapter.engine'
+            ;;
+        upstream)
+            local torch_tag wheel_dir
+            torch_tag="$("$py" -c 'import torch; print(torch.__version__)')"
+            wheel_dir="$CACHE/wheels/torch-$torch_tag"
+            if ! "$py" -c 'import mmcv.ops' 2>/dev/null; then
+                if ! ls "$wheel_dir"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
+                    log "building mmcv 2.1.0 with ops against torch $torch_tag (once per machine, ~30 min on 2 cores)"
+                    mkdir -p "$wheel_dir"
+                    # "pip wheel" takes the same options as "pip install": reuse the array.
+                    MMCV_WITH_OPS=1 MAX_JOBS="$(nproc)" "${pip[@]/install/wheel}" \
+                        --no-build-isolation --no-deps -w "$wheel_dir" mmcv==2.1.0 >&2
+                fi
+                "${pip[@]}" -q "$wheel_dir"/mmcv-2.1.0-*.whl
+            fi
+            log "vitadapter with OpenMMLab's mmsegmentation 1.2.2 and the test tools"
+            "${pip[@]}" -q -e "$ROOT[mmseg-upstream,test]" mmpretrain
+            check='import timm, mmcv.ops, mmseg.models, mmengine, mmpretrain, vitadapter.engine'
+            ;;
+    esac
+    "$py" -c "$check" || { log "import check failed: $check"; exit 1; }
     want_stamp > "$STAMP"
     log "environment ready"
 }

@@ -3,8 +3,7 @@
 # Official result: 46.2 mIoU single-scale (checkpoint upernet_deit_adapter_small_512_160k_ade20k.pth).
 #
 # Evaluate the official checkpoint: convert it once, then load it:
-#   python -c "from vitadapter.weights.vit_adapter_official import convert_official_file as c; \
-#              print(c('upernet_deit_adapter_small_512_160k_ade20k.pth', 'work_dirs/vit-adapter-s.pth'))"
+#   vitadapter-convert upernet_deit_adapter_small_512_160k_ade20k.pth work_dirs/vit-adapter-s.pth
 #   python tools/test.py THIS_CONFIG work_dirs/vit-adapter-s.pth
 # Train from DeiT-S ImageNet-1k weights (deit_small_patch16_224-cd65a155.pth, timm layout):
 #   python tools/train.py THIS_CONFIG --cfg-options model.backbone.checkpoint=PATH
