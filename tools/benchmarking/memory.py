@@ -4,6 +4,7 @@ import argparse
 import multiprocessing
 import os
 import traceback
+from queue import Empty
 from typing import Tuple
 
 import torch
@@ -69,6 +70,24 @@ def _peak_memory_child(args: dict, setting: tuple, size: tuple, queue) -> None:
         queue.put(('error', traceback.format_exc()))
 
 
+def _result_of(child, queue, setting: Setting) -> tuple:
+    """The child's ('ok' | 'error', result); a clear error, not a wait forever, when it dies before
+    reporting (an error while starting: importing, unpickling its arguments; or killed)."""
+    while True:
+        try:
+            return queue.get(timeout=1.0)
+        except Empty:
+            if not child.is_alive():
+                try:  # it may have reported just before exiting
+                    return queue.get(timeout=1.0)
+                except Empty:
+                    child.join()
+                    raise RuntimeError(
+                        f"the memory measurement of {setting.variant!r} failed: its process exited "
+                        f"with code {child.exitcode} before reporting (its error, if any, is printed "
+                        f"above: a failed import or start, or the process was killed)") from None
+
+
 def peak_memory_mib(args: argparse.Namespace, setting: Setting, size) -> Tuple[float, float]:
     """(peak MiB, call MiB) of one call, measured in a fresh process (see the package doc)."""
     os.environ['MALLOC_MMAP_THRESHOLD_'] = MALLOC_MMAP_THRESHOLD  # read by glibc at process start
@@ -76,7 +95,7 @@ def peak_memory_mib(args: argparse.Namespace, setting: Setting, size) -> Tuple[f
     queue = ctx.Queue()
     child = ctx.Process(target=_peak_memory_child, args=(vars(args), tuple(setting), tuple(size), queue))
     child.start()
-    status, result = queue.get()
+    status, result = _result_of(child, queue, setting)
     child.join()
     if status != 'ok' or child.exitcode != 0:
         raise RuntimeError(f"the memory measurement of {setting.variant!r} failed "
