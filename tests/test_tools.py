@@ -9,6 +9,8 @@ import torch
 from PIL import Image
 
 from vitadapter.info import supported_models
+
+from conftest import HAS_MMSEG, requires_mmseg
 from vitadapter.visualization import colorize, feature_pca_panel, pca_rgb, segmentation_panel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,6 +30,7 @@ def test_inspect_model_name_table():
     assert "head in_channels: [96, 192, 384, 384]" in out.stdout
 
 
+@requires_mmseg
 def test_inspect_config_counts_every_part():
     cfg = os.path.join(ROOT, 'configs', 'vitpyramid', 'fpn_vit-b16-deit_80k_ade20k-512x512.py')
     out = tool('inspect.py', cfg)
@@ -37,6 +40,15 @@ def test_inspect_config_counts_every_part():
     assert 85 < parts['backbone.trunk (ViT)'] < 87  # ViT-B/16 minus its classifier
     assert parts['neck'] > 0 and parts['decode_head'] > 0
     assert parts['total'] == pytest.approx(sum(v for k, v in parts.items() if k != 'total'), abs=0.02)
+
+
+@pytest.mark.skipif(HAS_MMSEG, reason='the message for environments without the mmseg extra')
+def test_inspect_config_without_mmseg_names_the_extra():
+    cfg = os.path.join(ROOT, 'configs', 'vitpyramid', 'fpn_vit-b16-deit_80k_ade20k-512x512.py')
+    out = tool('inspect.py', cfg)
+    assert out.returncode != 0
+    assert "needs the mmseg extra (pip install 'vitadapter[mmseg]')" in out.stderr, out.stderr[-2000:]
+    assert 'Traceback' not in out.stderr
 
 
 def test_inspect_list_and_errors():
@@ -74,6 +86,7 @@ def test_panels_have_the_expected_size():
     assert colorize(np.array([[0, 1, 255]]), [[1, 2, 3], [4, 5, 6]]).tolist() == [[[1, 2, 3], [4, 5, 6], [0, 0, 0]]]
 
 
+@requires_mmseg
 def test_visualize_features_writes_a_png(tmp_path):
     out = tool('visualize.py', 'features', '--model', 'vit_small_patch16_224', '--out',
                str(tmp_path / 'pca.png'))
@@ -82,6 +95,7 @@ def test_visualize_features_writes_a_png(tmp_path):
     assert picture.format == 'PNG' and picture.size == (240 * 5 + 4 * 4, 180)  # image + 4 levels
 
 
+@requires_mmseg
 def test_visualize_prediction_of_a_trained_segmentor(tmp_path):
     demo = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'demo.py'), '--iters', '20',
                            '--work-dir', str(tmp_path)], capture_output=True, text=True)

@@ -253,6 +253,10 @@ def test_build_norm2d_errors_and_registry():
     with pytest.raises(ValueError, match=r"norm type 'BN' is already registered"):
         register_norm('BN', nn.LayerNorm)
     assert register_norm('BN', nn.BatchNorm2d) is nn.BatchNorm2d  # same builder again: no-op
+
+
+@requires_mmseg
+def test_the_mmseg_glue_registers_cpu_sync_bn_as_a_norm():
     from vitadapter.engine.sync_bn import CPUSyncBatchNorm  # the mmseg glue registers CPUSyncBN
     assert 'CPUSyncBN' in norm_types()
     layer = build_norm2d(dict(type='CPUSyncBN', momentum=0.2, requires_grad=False), 8)

@@ -15,7 +15,7 @@ from vitadapter.convert import main as convert_main
 from vitadapter.weights import (POS_EMBED_INTERPOLATIONS, convert_checkpoint, detect_format,
                                 interpolate_pos_grid, load_checkpoint, read_checkpoint, read_state_dict)
 
-from conftest import TINY, tiny
+from conftest import TINY, requires_mmseg, tiny
 from test_weights_sources import build_hf, official_dinov2_state_dict, randomize
 
 
@@ -389,6 +389,7 @@ def mmengine_segmentor_checkpoint(path, model: ViTPyramid) -> None:
                 'optimizer': {'state': {}, 'param_groups': [{'lr': 0.1, 'params': [0]}]}}, path)
 
 
+@requires_mmseg
 def test_export_trunk_of_a_trained_vitadapter_segmentor(tmp_path, default_torch_allowlist, capsys):
     trained = ViTPyramid(**tiny('vit'), out_indices=(0, 1, 2, 3), norm=True).eval()
     randomize(trained)

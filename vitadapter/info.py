@@ -11,6 +11,7 @@ device: no memory is used and nothing is downloaded.
 """
 import argparse
 import fnmatch
+import importlib.util
 import os
 import sys
 from typing import List, Optional
@@ -40,6 +41,10 @@ def build_backbone_and_cfg(target: str, args):
     """(backbone built on the meta device, model config or None) for a model name or config."""
     from .backbones import ViTPyramid
     if target.endswith('.py') and os.path.isfile(target):
+        if importlib.util.find_spec('mmseg') is None:
+            raise SystemExit(f"vitadapter-info: {target} is an mmseg config, which needs the mmseg extra "
+                             f"(pip install 'vitadapter[mmseg]'); give a timm model name to inspect a "
+                             f"backbone without it")
         from mmengine.config import Config
 
         from .engine import prepare_config, resolve_head_channels
