@@ -271,6 +271,22 @@ def test_ddp_two_processes_match_one_process_with_double_batch(tmp_path, shapes_
         assert (a[bn] - b[bn]).abs().max().item() <= 1e-9 * scale, bn
 
 
+def test_this_stack_still_needs_the_cpu_workarounds():
+    """vitadapter's CPU AMP wrapper and gloo start-up exist because mmengine (0.10.7 upstream,
+    0.10.12 onedl) cannot train on CPUs without them. When a stack fixes that, this test fails,
+    and the workaround can be dropped for that stack."""
+    import inspect
+
+    import mmengine.dist.utils
+    from mmengine.optim import AmpOptimWrapper
+    if torch.cuda.is_available():
+        pytest.skip('the workarounds are for machines without a GPU')
+    with pytest.raises(AssertionError, match='only available training on gpu'):
+        AmpOptimWrapper(optimizer=torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1))
+    # mmengine's own torchrun start-up pins a CUDA device before creating the process group
+    assert 'torch.cuda.set_device' in inspect.getsource(mmengine.dist.utils._init_dist_pytorch)
+
+
 def test_amp_bf16_and_grad_checkpointing_train(tmp_path, shapes_root):
     cfg = tiny_cfg(tmp_path / 'amp', shapes_root, max_iters=2, grad_checkpointing=True)
     out = run_train(cfg, '--amp')
