@@ -17,14 +17,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmseg.registry import MODELS
 
 from vitadapter import CheckpointError, ViTAdapter
 from vitadapter.backbones import (OFFICIAL_CONFIGS, convert_official_file, convert_vit_adapter_official,
                                   describe_official, is_official_vit_adapter, read_official_checkpoint)
 from vitadapter.convert import main as convert_main
+
+from conftest import requires_mmseg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -411,6 +410,7 @@ def test_beit_adapter_layout_loads_into_a_timm_beit_trunk():
                    deform_num_heads=4, interaction_indexes=[(0, 0)], add_vit_feature=False)
 
 
+@requires_mmseg
 def test_converted_file_loads_into_the_tiny_official_config(tmp_path):
     """File -> convert_official_file -> mmseg 1.x EncoderDecoder built from our config: every key
     fits, nothing missing or unexpected; classes carried into dataset_meta."""
@@ -425,6 +425,9 @@ def test_converted_file_loads_into_the_tiny_official_config(tmp_path):
     summary = convert_official_file(str(src), str(dst))
     assert summary['tensors'] == len(state) and summary['embed_dim'] == DIM
 
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
     init_default_scope('mmseg')
     cfg = Config.fromfile(os.path.join(ROOT, OFFICIAL_CONFIGS['upernet_deit_adapter_small_512_160k_ade20k.pth']))
     cfg.model.backbone.update(img_size=16 * POS_GRID, depth=DEPTH, embed_dim=DIM, num_heads=VIT_HEADS,
