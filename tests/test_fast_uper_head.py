@@ -1,14 +1,12 @@
-"""FastUPerHead and conv3x3_of_resized: the same function as mmseg's UPerHead, computed faster."""
+"""FastUPerHead: the same function as mmseg's UPerHead (same parameters), computed faster with
+vitadapter.heads.resized_conv (whose own tests are in test_resized_conv.py)."""
 import pytest
 import torch
-import torch.nn.functional as F
 from mmengine.registry import init_default_scope
 from mmseg.models.decode_heads import UPerHead
 from mmseg.registry import MODELS
 
 from vitadapter.engine import FastUPerHead
-from vitadapter.heads.resized_conv import (conv3x3_of_resized, conv3x3_of_resized_concat,
-                                            resized_conv_saves_work)
 
 HEAD = dict(in_channels=[16, 24, 32, 32], in_index=[0, 1, 2, 3], pool_scales=(1, 2, 3, 6),
             channels=32, dropout_ratio=0.0, num_classes=5, norm_cfg=dict(type='BN', requires_grad=True))
@@ -18,58 +16,6 @@ def levels(batch, height, width, channels=(16, 24, 32, 32)):
     """Four maps at strides 4/8/16/32 of an image of height x width (ceil division)."""
     return [torch.randn(batch, c, -(-height // s), -(-width // s))
             for c, s in zip(channels, (4, 8, 16, 32))]
-
-
-@pytest.mark.parametrize('size', [(16, 16), (20, 28), (7, 13)])
-@pytest.mark.parametrize('scale', [1, 2, 4, 8])
-@pytest.mark.parametrize('align_corners', [False, True])
-def test_conv3x3_of_resized_equals_resize_then_conv(size, scale, align_corners):
-    h, w = -(-size[0] // scale), -(-size[1] // scale)
-    x = torch.randn(2, 6, h, w, dtype=torch.float64)
-    weight = torch.randn(5, 6, 3, 3, dtype=torch.float64)
-    expected = F.conv2d(F.interpolate(x, size=size, mode='bilinear', align_corners=align_corners),
-                        weight, padding=1)
-    got = conv3x3_of_resized(x, weight, size, align_corners)
-    assert got.shape == expected.shape == (2, 5, *size)
-    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
-    channels_last = conv3x3_of_resized(x.contiguous(memory_format=torch.channels_last), weight, size,
-                                       align_corners)
-    torch.testing.assert_close(channels_last, expected, rtol=1e-10, atol=1e-10)
-
-
-def test_concat_version_equals_concat_then_conv():
-    maps = [torch.randn(2, c, s, s + 1, dtype=torch.float64) for c, s in [(4, 24), (3, 12), (5, 3), (2, 23)]]
-    weight = torch.randn(7, 14, 3, 3, dtype=torch.float64)
-    bias = torch.randn(7, dtype=torch.float64)
-    size = (24, 25)
-    cat = torch.cat([F.interpolate(m, size=size, mode='bilinear') for m in maps], dim=1)
-    expected = F.conv2d(cat, weight, bias, padding=1)
-    torch.testing.assert_close(conv3x3_of_resized_concat(maps, weight, bias, size), expected,
-                               rtol=1e-10, atol=1e-10)
-    with pytest.raises(ValueError, match=r'weight must be \(C_out, 14, 3, 3\)'):
-        conv3x3_of_resized_concat(maps, weight[:, :10], None, size)
-
-
-def test_matrices_cached_under_inference_mode_serve_a_later_training_step():
-    from vitadapter.heads.resized_conv import _cached_tap_resize_matrix
-    _cached_tap_resize_matrix.cache_clear()
-    x = torch.randn(1, 4, 5, 7)
-    weight = torch.randn(3, 4, 3, 3, requires_grad=True)
-    with torch.inference_mode():
-        conv3x3_of_resized(x, weight, (17, 23))
-    conv3x3_of_resized(x.requires_grad_(), weight, (17, 23)).sum().backward()
-    assert weight.grad is not None and x.grad.shape == x.shape
-
-
-def test_conv3x3_of_resized_rejects_a_wrong_weight():
-    with pytest.raises(ValueError, match=r'weight must be \(C_out, 6, 3, 3\)'):
-        conv3x3_of_resized(torch.randn(1, 6, 4, 4), torch.randn(5, 6, 1, 1), (8, 8))
-
-
-def test_low_resolution_path_is_chosen_when_it_saves_work():
-    assert resized_conv_saves_work((64, 64), (128, 128), 512)      # UperNet's 512-channel levels
-    assert resized_conv_saves_work((16, 16), (128, 128), 512)
-    assert not resized_conv_saves_work((120, 120), (128, 128), 4)  # almost no resize, few channels
 
 
 def pair(**overrides):

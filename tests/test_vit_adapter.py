@@ -4,10 +4,8 @@ deformable attention has its own tests in test_deform_attn.py."""
 import math
 
 import pytest
-import timm
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 import vitadapter
 from vitadapter import TimmViTTrunk, ViTAdapter
@@ -15,7 +13,7 @@ from vitadapter.backbones.vit_adapter import ARCHS, default_interactions
 from vitadapter.necks.adapter import interaction_geometry, reference_points, tokens_to_maps
 from vitadapter.necks.norm import build_norm2d, norm_types, register_norm
 
-from conftest import FAMILIES, TINY, requires_mmseg, tiny
+from conftest import FAMILIES, requires_mmseg, tiny
 
 STRIDES = (4, 8, 16, 32)
 

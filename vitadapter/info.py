@@ -10,7 +10,6 @@ parameters per part and the ``in_channels`` a head should use. Models are built 
 device: no memory is used and nothing is downloaded.
 """
 import argparse
-import fnmatch
 import importlib.util
 import os
 import sys

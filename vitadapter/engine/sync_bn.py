@@ -11,7 +11,6 @@ it when DDP runs without a GPU; with GPUs, mmengine converts BN to torch's ``Syn
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.registry import MODELS
 
 from ..necks.norm import register_norm
