@@ -1,11 +1,14 @@
 """Parity with the original implementations: weights from Hugging Face transformers, mmseg,
 mmpretrain and the official DINOv2 layout, converted and loaded into ViTPyramid, give the same
 patch tokens as the original model, at the stored size and at a size where the position
-embeddings are interpolated (max abs diff <= 1e-4 in fp32; most are bitwise equal).
+embeddings are interpolated.
 
 Every original model is built here with random weights (tiny: 4 blocks, width 64) and saved the
-way its ecosystem saves it; no weights are downloaded.
+way its ecosystem saves it; no weights are downloaded. The comparison runs in float64 on both
+sides (see ``REL_TOL``), so that the bound follows from the arithmetic, not from one machine's
+float32 rounding.
 """
+import contextlib
 import math
 
 import pytest
@@ -15,19 +18,38 @@ import torch.nn.functional as F
 
 from vitadapter import TimmViTTrunk, ViTPyramid
 
-TOL = 1e-4
+# Both models and the inputs in float64 (unit roundoff u = 2^-53 = 1.1e-16). A tiny model is 4
+# blocks of ~8 operations (LN, qkv, attention, proj, LN, fc1, GELU, fc2), the longest reduction 256
+# terms (fc2; attention over <= 40 tokens, LN over 64): summing in another order moves a result by
+# at most 2 * 256 * u of the sum of the magnitudes of its terms, which for random weights is
+# <= ~16 (sqrt 256) times the result's scale: 4 * 8 * 2 * 256 * 16 * u = 2.9e-11 of the output's
+# scale even if every operation passed its error on unamplified. 1e-10 is above that; one float32
+# rounding anywhere (a weight, a position embedding: 6e-8 relative) stands far above it.
+# Weights are multiples of 2^-12 (see ``randomize``) and the position embeddings are interpolated
+# in float32 on both sides (see ``pos_interpolation_in_float32``): both exact by construction.
+REL_TOL = 1e-10
 BLOCKS = (0, 1, 2, 3)
+GRID = 2.0 ** -12
+
+
+def on_grid(t: torch.Tensor) -> torch.Tensor:
+    """t rounded to a multiple of 2^-12: values below 2^11 have <= 24 significant bits, so the sum
+    or difference of two such values is exact in float32 (the class token folded with its position
+    embedding when a checkpoint is converted)."""
+    return (t / GRID).round() * GRID
 
 
 def randomize(model: torch.nn.Module) -> torch.nn.Module:
     """Every parameter ~ N(0, 0.1), LayerNorm weights ~ 1 + N(0, 0.1): position embeddings and
-    tokens are far from their zero initialisation, so interpolation differences show."""
+    tokens are far from their zero initialisation, so interpolation differences show. Values on
+    the 2^-12 grid (``on_grid``): converting a checkpoint rounds nothing."""
     with torch.no_grad():
         for module in model.modules():
             for name, p in module.named_parameters(recurse=False):
                 p.normal_(0, 0.1)
                 if isinstance(module, torch.nn.LayerNorm) and name == 'weight':
                     p.add_(1)
+                p.copy_(on_grid(p))
     model.eval()  # (mmseg's VisionTransformer.train returns None)
     return model
 
@@ -37,11 +59,38 @@ def as_map(tokens: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return tokens.reshape(tokens.shape[0], h, w, -1).permute(0, 3, 1, 2)
 
 
-def max_diffs(ours, theirs):
+def rel_error(ours, theirs) -> float:
+    """max over the pairs of max|a - b| / max|b| (float64 tensors of the same shapes)."""
     assert len(ours) == len(theirs)
+    errors = []
     for a, b in zip(ours, theirs):
         assert a.shape == b.shape, (a.shape, b.shape)
-    return [float((a - b).abs().max()) for a, b in zip(ours, theirs)]
+        assert a.dtype == b.dtype == torch.float64, (a.dtype, b.dtype)
+        errors.append(float((a - b).abs().max() / b.abs().max()))
+    return max(errors)
+
+
+@contextlib.contextmanager
+def pos_interpolation_in_float32():
+    """Within the block, ``F.interpolate`` computes in float32 and returns the input's dtype.
+
+    Our trunk, timm, HF ``Dinov2*``, mmpretrain and the official DINOv2 interpolate position
+    embeddings in float32 whatever the model's dtype; HF ``ViTModel`` and mmseg interpolate in the
+    model's dtype. Run in float64, those two would differ from ours by one float32 rounding of the
+    position embeddings (~1e-8 of the features), which says nothing about the rule (kernel,
+    antialias, size or scale factor) under test. With float32-exact inputs (weights on the grid)
+    and the same float32 call, both sides get the same interpolated values. (Were the patch not
+    seen by a source, its float64 interpolation would fail the float64 bound, not pass it.)"""
+    original = F.interpolate
+
+    def in_float32(x, *args, **kwargs):
+        return original(x.float(), *args, **kwargs).to(x.dtype)
+
+    torch.nn.functional.interpolate = in_float32
+    try:
+        yield
+    finally:
+        torch.nn.functional.interpolate = original
 
 
 def vit_trunk(model_name: str, **kwargs) -> TimmViTTrunk:
@@ -53,6 +102,11 @@ def vit_trunk(model_name: str, **kwargs) -> TimmViTTrunk:
 def trunk_outputs(trunk: TimmViTTrunk, x: torch.Tensor):
     with torch.no_grad():
         return trunk(x)
+
+
+def images(*sizes, batch=2):
+    """float64 random images, one per (height, width)."""
+    return [torch.randn(batch, 3, h, w, dtype=torch.float64) for h, w in sizes]
 
 
 # ---------------------------------------------------------------------------- Hugging Face
@@ -71,8 +125,9 @@ HF = {
 def build_hf(kind: str, **overrides):
     transformers = pytest.importorskip('transformers')
     config_cls, model_cls, kwargs, _, _, _ = HF[kind]
-    config = getattr(transformers, config_cls)(hidden_size=64, num_hidden_layers=4,
-                                               num_attention_heads=2, **dict(kwargs, **overrides))
+    # sdpa: HF's eager attention computes its softmax in float32 even in a float64 model
+    config = getattr(transformers, config_cls)(hidden_size=64, num_hidden_layers=4, num_attention_heads=2,
+                                               attn_implementation='sdpa', **dict(kwargs, **overrides))
     return randomize(getattr(transformers, model_cls)(config))
 
 
@@ -81,7 +136,7 @@ def hf_reference(hf, kind: str, x: torch.Tensor):
     _, _, _, _, patch, registers = HF[kind]
     h, w = x.shape[-2] // patch, x.shape[-1] // patch
     extra = dict(interpolate_pos_encoding=True) if kind == 'vit' else {}
-    with torch.no_grad():
+    with torch.no_grad(), pos_interpolation_in_float32():
         out = hf(pixel_values=x, output_hidden_states=True, **extra)
     layers = out.hidden_states[1:]
     maps = [as_map(t[:, 1 + registers:], h, w) for t in layers]
@@ -99,6 +154,7 @@ def test_hugging_face_parity(tmp_path, kind, saved_as):
     size = kwargs['image_size']
     common = dict(img_size=size, out_indices=BLOCKS, checkpoint=str(source))
     model, normed = vit_trunk(name, **common), vit_trunk(name, **common, norm=True)
+    hf, model, normed = hf.double(), model.double(), normed.double()
     report = model.load_report
     assert not report.missing and not report.unexpected and not report.resized
     if kind == 'vit':
@@ -109,14 +165,14 @@ def test_hugging_face_parity(tmp_path, kind, saved_as):
         assert 'dropped, HF pooler' in str(report)
     expected_interp = 'timm' if registers else 'bicubic'
     assert report.pos_embed_interp == model.pos_embed_interp == expected_interp
-    for x in (torch.randn(2, 3, size, size), torch.randn(2, 3, 5 * patch, 7 * patch)):
+    for x in images((size, size), (5 * patch, 7 * patch)):
         maps, cls, regs, last = hf_reference(hf, kind, x)
         ours = trunk_outputs(model, x)
-        assert max(max_diffs(ours.maps, maps)) <= TOL
-        assert max(max_diffs(ours.class_tokens, cls)) <= TOL
+        assert rel_error(ours.maps, maps) <= REL_TOL
+        assert rel_error(ours.class_tokens, cls) <= REL_TOL
         if registers:
-            assert max(max_diffs(ours.register_tokens, regs)) <= TOL
-        assert max(max_diffs(trunk_outputs(normed, x).maps[-1:], [last])) <= TOL
+            assert rel_error(ours.register_tokens, regs) <= REL_TOL
+        assert rel_error(trunk_outputs(normed, x).maps[-1:], [last]) <= REL_TOL
 
 
 @pytest.mark.parametrize('kind', ['vit', 'dinov2'])
@@ -126,24 +182,47 @@ def test_hugging_face_interpolation_is_followed(tmp_path, kind):
     hf = build_hf(kind)
     hf.save_pretrained(tmp_path)
     _, _, kwargs, name, patch, _ = HF[kind]
-    x = torch.randn(1, 3, 5 * patch, 7 * patch)
-    maps, _, _, _ = hf_reference(hf, kind, x)
+    x, = images((5 * patch, 7 * patch), batch=1)
+    maps, _, _, _ = hf_reference(hf.double(), kind, x)
     timm_rule = vit_trunk(name, img_size=kwargs['image_size'], out_indices=BLOCKS,
-                          checkpoint=str(tmp_path), pos_embed_interp='timm')
+                          checkpoint=str(tmp_path), pos_embed_interp='timm').double()
     assert timm_rule.load_report.pos_embed_interp == 'timm'
-    assert min(max_diffs(trunk_outputs(timm_rule, x).maps, maps)) > 1e-3
+    # the kernels differ (antialiased a = -0.5 against a = -0.75), a change of order 1e-2 in the
+    # position embeddings (measured: 2.5e-3 to 4e-3 of the features): asked to stand 100 times
+    # above one float32 rounding (6e-8) and 1e5 times above the float64 bound
+    errors = [rel_error([a], [b]) for a, b in zip(trunk_outputs(timm_rule, x).maps, maps)]
+    assert min(errors) > 1e-5, errors
 
 
 def test_hugging_face_vit_layer_norm_eps_is_noted(tmp_path):
     """HF ViTConfig's default eps is 1e-12 (timm and the original JAX ViT: 1e-6): the report says
-    so, and the features still agree within the tolerance."""
+    so; the eps is the only difference, and a small one."""
     hf = build_hf('vit', layer_norm_eps=1e-12)
     hf.save_pretrained(tmp_path)
     model = vit_trunk('vit_base_patch16_224', img_size=64, out_indices=BLOCKS, checkpoint=str(tmp_path))
     assert 'note: the Hugging Face config has layer_norm_eps=1e-12; the timm model\'s LayerNorms ' \
            'use eps=1e-06' in str(model.load_report)
-    x = torch.randn(2, 3, 64, 64)
-    assert max(max_diffs(trunk_outputs(model, x).maps, hf_reference(hf, 'vit', x)[0])) <= TOL
+    model, hf = model.double(), hf.double()
+    x, = images((64, 64))
+    ours = trunk_outputs(model, x).maps
+    variances = []
+    hooks = [m.register_forward_pre_hook(lambda m, args: variances.append(float(args[0].var(-1).min())))
+             for m in hf.modules() if isinstance(m, torch.nn.LayerNorm)]
+    eps_error = rel_error(ours, hf_reference(hf, 'vit', x)[0])
+    for hook in hooks:
+        hook.remove()
+    # with HF's LayerNorms given timm's eps, the features are the same (float64 bound)
+    for m in hf.modules():
+        if isinstance(m, torch.nn.LayerNorm):
+            m.eps = 1e-6
+    assert rel_error(ours, hf_reference(hf, 'vit', x)[0]) <= REL_TOL
+    # the eps itself: each LayerNorm divides by sqrt(var + eps), so eps moves its output by at most
+    # (1e-6 - 1e-12) / (2 var) relatively; over the 9 LayerNorms HF runs (2 per block, the final
+    # one), and allowing each block to amplify what it is given 10 times (a generous Lipschitz
+    # factor for these weights), the features move by at most 10 * 9 * 5e-7 / min(var), var the
+    # smallest token variance a LayerNorm sees (measured: 3e-6 against a bound of 3e-3)
+    assert len(variances) == 9
+    assert eps_error <= 10 * 9 * 5e-7 / min(variances), (eps_error, min(variances))
 
 
 def test_hugging_face_classifier_checkpoint(tmp_path):
@@ -177,6 +256,7 @@ def test_mmseg_segmentor_checkpoint_parity(tmp_path):
     common = dict(img_size=64, out_indices=BLOCKS, checkpoint=str(tmp_path / 'segmentor.pth'))
     model = vit_trunk('vit_base_patch16_224', **common)
     normed = vit_trunk('vit_base_patch16_224', **common, norm=True)
+    vit, model, normed = vit.double(), model.double(), normed.double()
     report = model.load_report
     assert report.format == 'mmsegmentation VisionTransformer' and report.pos_embed_interp == 'bicubic'
     assert not report.missing and not report.unexpected
@@ -184,11 +264,11 @@ def test_mmseg_segmentor_checkpoint_parity(tmp_path):
                               ['decode_head.conv_seg.weight', 'decode_head.conv_seg.bias']}
     assert report.notes == ["the checkpoint's patch embedding has no bias (mmseg's patch_bias=False): "
                             "patch_embed.proj.bias set to zero"]
-    for x in (torch.randn(2, 3, 64, 64), torch.randn(2, 3, 80, 112)):
-        with torch.no_grad():
+    for x in images((64, 64), (80, 112)):
+        with torch.no_grad(), pos_interpolation_in_float32():
             theirs = vit(x)  # blocks 0-2 raw, block 3 after the final norm
         ours = trunk_outputs(model, x).maps[:3] + trunk_outputs(normed, x).maps[3:]
-        assert max(max_diffs(ours, list(theirs))) <= TOL
+        assert rel_error(ours, list(theirs)) <= REL_TOL
 
 
 def test_mmseg_fine_tuning_size_parity(tmp_path):
@@ -202,14 +282,15 @@ def test_mmseg_fine_tuning_size_parity(tmp_path):
     vit = VisionTransformer(img_size=96, embed_dims=64, num_layers=4, num_heads=2, out_indices=BLOCKS,
                             norm_cfg=dict(type='LN', eps=1e-6),
                             init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'pretrained.pth')))
-    vit.init_weights()
+    vit.init_weights()  # resizes the position embeddings in float32, as the trunk does
     vit.eval()
     model = vit_trunk('vit_base_patch16_224', img_size=96, out_indices=BLOCKS,
                       checkpoint=str(tmp_path / 'pretrained.pth'))
     assert model.load_report.resized == ['pos_embed']
-    for x in (torch.randn(1, 3, 96, 96), torch.randn(1, 3, 80, 128)):
-        with torch.no_grad():
-            assert max(max_diffs(trunk_outputs(model, x).maps, list(vit(x)))) <= TOL
+    vit, model = vit.double(), model.double()
+    for x in images((96, 96), (80, 128), batch=1):
+        with torch.no_grad(), pos_interpolation_in_float32():
+            assert rel_error(trunk_outputs(model, x).maps, list(vit(x))) <= REL_TOL
 
 
 def test_mmpretrain_parity(tmp_path):
@@ -227,10 +308,11 @@ def test_mmpretrain_parity(tmp_path):
     report = model.load_report
     assert report.format == 'mmpretrain VisionTransformer (or mmseg BEiT)'
     assert report.missing == ['norm.weight', 'norm.bias'] and not report.unexpected  # final_norm=False
-    for x in (torch.randn(2, 3, 64, 64), torch.randn(2, 3, 80, 112)):
+    vit, model = vit.double(), model.double()
+    for x in images((64, 64), (80, 112)):
         with torch.no_grad():
-            theirs = vit(x)
-        assert max(max_diffs(trunk_outputs(model, x).maps, list(theirs))) <= TOL
+            theirs = vit(x)  # (mmpretrain interpolates in float32 itself)
+        assert rel_error(trunk_outputs(model, x).maps, list(theirs)) <= REL_TOL
 
 
 # ---------------------------------------------------------------------------- official DINOv2
@@ -241,7 +323,7 @@ def official_dinov2_state_dict(timm_model) -> dict:
     width = sd['cls_token'].shape[-1]
     sd['mask_token'] = torch.zeros(1, width)
     if 'reg_token' in sd:
-        cls_pos = torch.randn(1, 1, width) * 0.1
+        cls_pos = on_grid(torch.randn(1, 1, width) * 0.1)  # cls_token - cls_pos exact in float32
         sd['register_tokens'] = sd.pop('reg_token')
         sd['pos_embed'] = torch.cat([cls_pos, sd['pos_embed']], dim=1)
         sd['cls_token'] = sd['cls_token'] - cls_pos
@@ -250,9 +332,9 @@ def official_dinov2_state_dict(timm_model) -> dict:
 
 def official_dinov2_blocks(sd: dict, blocks, x: torch.Tensor, offset: float, antialias: bool):
     """What the official ``DinoVisionTransformer`` computes, written from its definition: patch
-    embedding, class token, position embeddings (resampled with its rule: bicubic to the scale
-    factor (n + offset) / N, or to the size when offset is 0), registers inserted after the class
-    token without a position, then the blocks. Returns every block's output tokens."""
+    embedding, class token, position embeddings (resampled in float32 with its rule: bicubic to the
+    scale factor (n + offset) / N, or to the size when offset is 0), registers inserted after the
+    class token without a position, then the blocks. Returns every block's output tokens."""
     patch = sd['patch_embed.proj.weight'].shape[-1]
     h, w = x.shape[-2] // patch, x.shape[-1] // patch
     tokens = F.conv2d(x, sd['patch_embed.proj.weight'], sd['patch_embed.proj.bias'], stride=patch)
@@ -260,13 +342,13 @@ def official_dinov2_blocks(sd: dict, blocks, x: torch.Tensor, offset: float, ant
     pos = sd['pos_embed']
     side = math.isqrt(pos.shape[1] - 1)
     if h * w != side * side or h != w:
-        grid = pos[:, 1:].reshape(1, side, side, -1).permute(0, 3, 1, 2)
+        grid = pos[:, 1:].float().reshape(1, side, side, -1).permute(0, 3, 1, 2)
         if offset:
             grid = F.interpolate(grid, scale_factor=((h + offset) / side, (w + offset) / side),
                                  mode='bicubic', antialias=antialias)
         else:
             grid = F.interpolate(grid, size=(h, w), mode='bicubic', antialias=antialias)
-        pos = torch.cat([pos[:, :1], grid.flatten(2).transpose(1, 2)], 1)
+        pos = torch.cat([pos[:, :1], grid.flatten(2).transpose(1, 2).to(pos.dtype)], 1)
     tokens = tokens + pos
     if 'register_tokens' in sd:
         regs = sd['register_tokens'].expand(x.shape[0], -1, -1)
@@ -293,12 +375,14 @@ def test_official_dinov2_parity(tmp_path, name, registers, rule):
     assert report.pos_embed_interp == ('timm' if registers else 'dinov2')
     assert not report.missing and not report.unexpected and not report.resized
     assert report.dropped == {'mask token (masked-image modelling only)': ['mask_token']}
-    for x in (torch.randn(2, 3, 56, 56), torch.randn(2, 3, 70, 98)):
+    sd = {k: v.double() for k, v in sd.items()}
+    donor, model = donor.double(), model.double()
+    for x in images((56, 56), (70, 98)):
         h, w = x.shape[-2] // 14, x.shape[-1] // 14
         with torch.no_grad():
             theirs = official_dinov2_blocks(sd, donor.blocks, x, **rule)
         ours = trunk_outputs(model, x)
-        assert max(max_diffs(ours.maps, [as_map(t[:, 1 + registers:], h, w) for t in theirs])) <= TOL
-        assert max(max_diffs(ours.class_tokens, [t[:, 0] for t in theirs])) <= TOL
+        assert rel_error(ours.maps, [as_map(t[:, 1 + registers:], h, w) for t in theirs]) <= REL_TOL
+        assert rel_error(ours.class_tokens, [t[:, 0] for t in theirs]) <= REL_TOL
         if registers:
-            assert max(max_diffs(ours.register_tokens, [t[:, 1:1 + registers] for t in theirs])) <= TOL
+            assert rel_error(ours.register_tokens, [t[:, 1:1 + registers] for t in theirs]) <= REL_TOL
