@@ -171,8 +171,10 @@ def test_grad_checkpointing_gives_the_same_gradients():
         for p in m.parameters():
             p.grad = None
         sum(y.pow(2).mean() for y in m(x)).backward()
+    # the recomputation runs the same (deterministic, CPU) kernels on the same inputs: the
+    # gradients are bitwise equal, float32 or not
     for (name, a), b in zip(plain.named_parameters(), ckpt.parameters()):
-        assert torch.allclose(a.grad, b.grad, atol=1e-6, rtol=1e-4), name
+        assert torch.equal(a.grad, b.grad), name
 
 
 def test_frozen_trunk_trains_the_adapter_only():
