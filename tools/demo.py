@@ -9,6 +9,7 @@ Nothing is downloaded: the data set (discs, squares and triangles on noisy backg
 is generated into a temporary folder, and the ViT starts from random weights.
 """
 import argparse
+import copy
 import os
 import sys
 import tempfile
@@ -23,7 +24,7 @@ from PIL import Image
 
 import vitadapter
 from vitadapter.assets import sample_image_path
-from vitadapter.engine import make_shapes_dataset, prepare_config
+from vitadapter.engine import make_shapes_dataset, prepare_config, resolve_head_channels
 from vitadapter.summary import format_table, pyramid_table, trunk_summary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,9 +62,13 @@ def show_pyramid(cfg: Config, image: str) -> None:
     print(trunk_summary(backbone))
     print(f"image {image}: {x.shape[2]}x{x.shape[3]}, forward {time.perf_counter() - start:.2f} s\n")
     print(pyramid_table(backbone, x.shape[-2:], outputs))
+    resolved = copy.deepcopy(cfg.model)
+    resolve_head_channels(resolved)  # what the segmentor (ViTEncoderDecoder) does when it is built
     for key in ('decode_head', 'auxiliary_head'):
-        if cfg.model.get(key):
-            print(f"{key}.in_channels: {cfg.model[key]['in_channels']} (from feature_info)")
+        if resolved.get(key):
+            given = cfg.model[key]['in_channels']
+            origin = 'from feature_info' if given == 'auto' else 'checked against feature_info'
+            print(f"{key}.in_channels: {resolved[key]['in_channels']} ({origin})")
 
 
 def train_and_evaluate(cfg: Config, work_dir: str, iters) -> dict:

@@ -2,18 +2,21 @@
 
 Importing this package needs mmsegmentation; ``import vitadapter`` does it when mmseg is present.
 """
-from .amp import CPUAmpOptimWrapper  # registers itself
-from .checkpoint_safety import allow_mmengine_checkpoint_globals
-from .datasets import CamVidDataset  # registers itself
-from .demo_data import ShapesDataset, make_shapes_dataset  # registers itself
-from .heads import FastUPerHead, LinearProbeHead  # registers themselves
-from .optimizer import ViTLayerDecayOptimizerConstructor  # registers itself
-from .registry import register_all
-from .sync_bn import CPUSyncBatchNorm  # registers 'CPUSyncBN'
-from .channels import check_auto_resolved, resolve_head_channels
-from .runtime import (finish_distributed, load_config, parse_runner_args, prepare_config,
-                      runner_argument_parser)
-from .segmentor import ViTEncoderDecoder  # registers itself
+from .quiet_import import muted_stub_notices
+
+with muted_stub_notices():  # the onedl fork prints a notice when mmseg.datasets is imported
+    from .amp import CPUAmpOptimWrapper  # registers itself
+    from .checkpoint_safety import allow_mmengine_checkpoint_globals
+    from .datasets import CamVidDataset  # registers itself
+    from .demo_data import ShapesDataset, make_shapes_dataset  # registers itself
+    from .heads import FastUPerHead, LinearProbeHead  # registers themselves
+    from .optimizer import ViTLayerDecayOptimizerConstructor  # registers itself
+    from .registry import register_all
+    from .sync_bn import CPUSyncBatchNorm  # registers 'CPUSyncBN'
+    from .channels import check_auto_resolved, resolve_head_channels
+    from .runtime import (finish_distributed, load_config, parse_runner_args, prepare_config,
+                          runner_argument_parser)
+    from .segmentor import ViTEncoderDecoder  # registers itself
 
 register_all()
 allow_mmengine_checkpoint_globals()  # weights_only-safe mmengine checkpoints, under any tool

@@ -1,0 +1,28 @@
+"""Import mmseg without the onedl fork's stub notice on standard output.
+
+onedl-mmsegmentation and onedl-mmpretrain try to import an optional private package (``onedl``)
+when their ``datasets`` package is imported, and on failure call mmengine's ``print_log(...,
+level=DEBUG)`` without a logger, which is a plain ``print``: every ``import vitadapter`` would
+write "Could not import OneDL" into the user's output (and into anything parsing it, such as
+``vitadapter-info --list``). :func:`muted_stub_notices` drops exactly those lines while the glue
+imports mmseg; everything else printed passes through unchanged. Upstream mmseg prints nothing
+there, so on that stack this changes nothing.
+"""
+import contextlib
+import io
+import sys
+
+STUB_NOTICES = ('Could not import OneDL',)
+
+
+@contextlib.contextmanager
+def muted_stub_notices():
+    """Capture stdout inside the block; re-print every line but the fork's stub notices."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured):
+            yield
+    finally:
+        kept = [line for line in captured.getvalue().splitlines(keepends=True)
+                if line.rstrip('\n') not in STUB_NOTICES]
+        sys.stdout.write(''.join(kept))
