@@ -23,8 +23,9 @@ from vitadapter import TimmViTTrunk, ViTPyramid
 # terms (fc2; attention over <= 40 tokens, LN over 64): summing in another order moves a result by
 # at most 2 * 256 * u of the sum of the magnitudes of its terms, which for random weights is
 # <= ~16 (sqrt 256) times the result's scale: 4 * 8 * 2 * 256 * 16 * u = 2.9e-11 of the output's
-# scale even if every operation passed its error on unamplified. 1e-10 is above that; one float32
-# rounding anywhere (a weight, a position embedding: 6e-8 relative) stands far above it.
+# scale even if every operation passed its error on unamplified. 1e-10 is above that; a tensor
+# rounded to float32 on one side only stands far above it (the position embeddings interpolated in
+# float64 by HF ViT: 2e-8), and so does one weight off by 2^-20 of itself (5e-10).
 # Weights are multiples of 2^-12 (see ``randomize``) and the position embeddings are interpolated
 # in float32 on both sides (see ``pos_interpolation_in_float32``): both exact by construction.
 REL_TOL = 1e-10
