@@ -1,12 +1,11 @@
 """Prefix tokens (class / registers), class-token output, freezing, grad checkpointing."""
 import pytest
-import timm
 import torch
 import torch.nn.functional as F
 
 from vitadapter import TimmViTTrunk, ViTPyramid
 
-from conftest import TINY, tiny
+from conftest import tiny
 
 
 def reference_tokens(trunk: TimmViTTrunk, x: torch.Tensor, indices):
