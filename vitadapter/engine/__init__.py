@@ -13,10 +13,10 @@ with muted_stub_notices():  # the onedl fork prints a notice when mmseg.datasets
     from .optimizer import ViTLayerDecayOptimizerConstructor  # registers itself
     from .registry import register_all
     from .sync_bn import CPUSyncBatchNorm  # registers 'CPUSyncBN'
-    from .channels import check_auto_resolved, resolve_head_channels
+    from .channels import resolve_head_channels
     from .runtime import (finish_distributed, load_config, parse_runner_args, prepare_config,
                           runner_argument_parser)
-    from .segmentor import ViTEncoderDecoder  # registers itself
+    from .segmentor import ViTEncoderDecoder, check_auto_resolved  # registers itself
 
 register_all()
 allow_mmengine_checkpoint_globals()  # weights_only-safe mmengine checkpoints, under any tool

@@ -1,9 +1,7 @@
 """``in_channels='auto'``: the channels of whatever reads a vitadapter backbone, from its ``feature_info``.
 
 :class:`~vitadapter.engine.segmentor.ViTEncoderDecoder` calls :func:`resolve_head_channels` on its
-own arguments before mmseg builds the heads; vitadapter's tools call :func:`check_auto_resolved`
-so a config whose segmentor cannot resolve ``'auto'`` stops with a message instead of mmseg's bare
-``AssertionError`` deep inside a head.
+own arguments before mmseg builds the heads.
 """
 import copy
 from typing import List, Sequence
@@ -44,7 +42,7 @@ def _head_channels(head: dict, channels: Sequence[int], key: str) -> None:
             f"feature_info) or {expected}")
 
 
-def _readers(model_cfg: dict) -> list:
+def backbone_readers(model_cfg: dict) -> list:
     """(name, config) of what reads the backbone: the neck when it takes ``in_channels`` (mmseg's
     FPN), else, without a neck, the decode and auxiliary heads."""
     heads = []
@@ -66,7 +64,7 @@ def resolve_head_channels(model_cfg: dict) -> None:
     """Fill or check ``in_channels`` of what reads the backbone (in place): the neck when there is
     one (e.g. mmseg's FPN: a list, one per level), else the decode and auxiliary heads. Explicit
     values must equal the backbone's ``feature_info.channels()`` at the head's ``in_index``."""
-    heads = _readers(model_cfg)
+    heads = backbone_readers(model_cfg)
     if not heads or 'backbone' not in model_cfg:
         return
     from mmseg.registry import MODELS
@@ -80,19 +78,3 @@ def resolve_head_channels(model_cfg: dict) -> None:
     for key, head in heads:
         _head_channels(head, channels, key)
 
-
-def check_auto_resolved(model_cfg: dict) -> None:
-    """Raise a ValueError when the config's segmentor will not resolve ``in_channels='auto'``
-    (mmseg's own ``EncoderDecoder`` passes the string on to the heads, which fail with a bare
-    ``AssertionError``)."""
-    from mmseg.registry import MODELS
-
-    from .segmentor import ViTEncoderDecoder
-    autos = [key for key, head in _readers(model_cfg) if head.get('in_channels', AUTO) == AUTO]
-    segmentor = MODELS.get(model_cfg.get('type', ''))
-    if autos and not (isinstance(segmentor, type) and issubclass(segmentor, ViTEncoderDecoder)):
-        raise ValueError(
-            f"{', '.join(autos)}: in_channels='auto' is filled from the backbone by vitadapter's "
-            f"segmentor, but the model type is {model_cfg.get('type')!r}. Use "
-            f"model=dict(type='ViTEncoderDecoder', ...) (mmseg's EncoderDecoder plus the channel "
-            f"lookup, same weights), or give the channels explicitly")

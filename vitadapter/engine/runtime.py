@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 from mmengine.config import Config, ConfigDict, DictAction
 
-from .channels import check_auto_resolved
+from .segmentor import check_auto_resolved
 from .checkpoint_safety import allow_mmengine_checkpoint_globals
 
 def _datasets(cfg: Config):

@@ -8,14 +8,16 @@ Because the model resolves its own channels, a config runs unchanged under mmseg
 ``MODELS.build``. Swapping the ViT (``backbone.model_name``) then needs no other edit.
 
 Everything else is mmseg's ``EncoderDecoder``: same arguments, parameters and state_dict keys, so
-checkpoints load either way.
+checkpoints load either way. :func:`check_auto_resolved` (called by vitadapter's tools) stops a
+config whose segmentor cannot resolve ``'auto'`` with a message, instead of mmseg's bare
+``AssertionError`` deep inside a head.
 """
 import copy
 
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 
-from .channels import resolve_head_channels
+from .channels import AUTO, backbone_readers, resolve_head_channels
 
 
 @MODELS.register_module()
@@ -34,3 +36,17 @@ class ViTEncoderDecoder(EncoderDecoder):
         resolve_head_channels(parts)
         super().__init__(backbone=backbone, decode_head=parts['decode_head'], neck=parts['neck'],
                          auxiliary_head=parts['auxiliary_head'], **kwargs)
+
+
+def check_auto_resolved(model_cfg: dict) -> None:
+    """Raise a ValueError when the config's segmentor will not resolve ``in_channels='auto'``
+    (mmseg's own ``EncoderDecoder`` passes the string on to the heads, which fail with a bare
+    ``AssertionError``)."""
+    autos = [key for key, head in backbone_readers(model_cfg) if head.get('in_channels', AUTO) == AUTO]
+    segmentor = MODELS.get(model_cfg.get('type', ''))
+    if autos and not (isinstance(segmentor, type) and issubclass(segmentor, ViTEncoderDecoder)):
+        raise ValueError(
+            f"{', '.join(autos)}: in_channels='auto' is filled from the backbone by vitadapter's "
+            f"segmentor, but the model type is {model_cfg.get('type')!r}. Use "
+            f"model=dict(type='ViTEncoderDecoder', ...) (mmseg's EncoderDecoder plus the channel "
+            f"lookup, same weights), or give the channels explicitly")
