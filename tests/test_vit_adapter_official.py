@@ -324,6 +324,12 @@ INTERACTIONS = [(0, 0), (1, 1), (2, 2), (3, 3)]
 # error on unamplified; 1e-8 is above that, and far below any real difference (a position
 # embedding resized with another rule: 1e-3).
 REL_TOL = 1e-8
+# At a size other than the stored 4x4 grid the position embeddings are interpolated in float32 on
+# both sides, by two different calls (other kernels, vectorised or not, other thread splits): a
+# bicubic value is a 16-term sum, so the two can differ by up to ~2 * 16 float32 roundings
+# (2^-24) of the terms' magnitudes, and the blocks may amplify that a few times (factor 4):
+# 2^-24 * 32 * 4 = 7.6e-6 of the features' scale, still 100 times below what another rule gives.
+INTERP_TOL = 2.0 ** -24 * 32 * 4
 
 
 def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -373,15 +379,16 @@ def test_same_features_as_the_official_forward(size):
         ours = model(image)
         theirs = official_forward(float64_state(state), image, VIT_HEADS, DEFORM_HEADS, INTERACTIONS,
                                   pos_grid=POS_GRID)
+    tol = REL_TOL if size == (16 * POS_GRID, 16 * POS_GRID) else INTERP_TOL
     for level, (a, b) in enumerate(zip(ours, theirs)):
         assert b.abs().mean() > 0.1  # a real signal, not zeros
-        assert rel_error(a, b) <= REL_TOL, f'level {level}: relative error {rel_error(a, b)}'
+        assert rel_error(a, b) <= tol, f'level {level}: relative error {rel_error(a, b)}'
 
 
 def test_timm_antialiased_position_embedding_would_differ():
     """Why ViTAdapter resizes position embeddings with plain bicubic by default: timm's antialiased
-    resizing (another kernel) moves the features by ~1e-3 of their scale, five orders of magnitude
-    above the float64 bound the plain bicubic rule meets, and above one float32 rounding (6e-8)."""
+    resizing (another kernel) moves the features by ~1e-3 of their scale, two orders of magnitude
+    above the bound the plain bicubic rule meets at an interpolated size (INTERP_TOL)."""
     state = official_state(seed=1)
     converted = {k[9:]: v for k, v in convert_vit_adapter_official(state).items()}
     image = torch.randn(1, 3, 64, 96, dtype=torch.float64)  # 4x6 patches from the stored 4x4 grid
@@ -393,7 +400,7 @@ def test_timm_antialiased_position_embedding_would_differ():
             model = tiny_official_model(pos_embed_interp=rule).eval()
             model.load_state_dict(converted)
             errors.append(rel_error(model.double()(image)[2], theirs))
-    assert errors[0] <= REL_TOL and errors[1] > 1e-5, errors
+    assert errors[0] <= INTERP_TOL and errors[1] > 100 * INTERP_TOL, errors
 
 
 def test_describe_official_reads_the_architecture():

@@ -26,9 +26,17 @@ from vitadapter import TimmViTTrunk, ViTPyramid
 # scale even if every operation passed its error on unamplified. 1e-10 is above that; a tensor
 # rounded to float32 on one side only stands far above it (the position embeddings interpolated in
 # float64 by HF ViT: 2e-8), and so does one weight off by 2^-20 of itself (5e-10).
-# Weights are multiples of 2^-12 (see ``randomize``) and the position embeddings are interpolated
-# in float32 on both sides (see ``pos_interpolation_in_float32``): both exact by construction.
+# Weights are multiples of 2^-12 (see ``randomize``), so converting them rounds nothing; the
+# position embeddings are interpolated in float32 on both sides (see
+# ``pos_interpolation_in_float32``), which is why other sizes get ``INTERP_TOL``.
 REL_TOL = 1e-10
+# At a size other than the checkpoint's, the position embeddings are interpolated in float32 on
+# both sides, by two different calls (other kernels, vectorised or not, other thread splits): a
+# bicubic value is a 16-term sum, so the two can differ by up to ~2 * 16 float32 roundings
+# (2^-24) of the terms' magnitudes, and the 4 blocks may amplify that a few times (factor 4). The
+# bound is 2^-24 * 32 * 4 = 7.6e-6 of the features' scale, still 200 times below the difference a
+# wrong interpolation rule makes (>= 1.6e-3, test_hugging_face_interpolation_is_followed).
+INTERP_TOL = 2.0 ** -24 * 32 * 4
 BLOCKS = (0, 1, 2, 3)
 GRID = 2.0 ** -12
 
@@ -105,6 +113,11 @@ def trunk_outputs(trunk: TimmViTTrunk, x: torch.Tensor):
         return trunk(x)
 
 
+def tolerance(x: torch.Tensor, native: int) -> float:
+    """REL_TOL at the checkpoint's own size (nothing interpolated), INTERP_TOL at any other."""
+    return REL_TOL if tuple(x.shape[-2:]) == (native, native) else INTERP_TOL
+
+
 def images(*sizes, batch=2):
     """float64 random images, one per (height, width)."""
     return [torch.randn(batch, 3, h, w, dtype=torch.float64) for h, w in sizes]
@@ -168,12 +181,12 @@ def test_hugging_face_parity(tmp_path, kind, saved_as):
     assert report.pos_embed_interp == model.pos_embed_interp == expected_interp
     for x in images((size, size), (5 * patch, 7 * patch)):
         maps, cls, regs, last = hf_reference(hf, kind, x)
-        ours = trunk_outputs(model, x)
-        assert rel_error(ours.maps, maps) <= REL_TOL
-        assert rel_error(ours.class_tokens, cls) <= REL_TOL
+        ours, tol = trunk_outputs(model, x), tolerance(x, size)
+        assert rel_error(ours.maps, maps) <= tol
+        assert rel_error(ours.class_tokens, cls) <= tol
         if registers:
-            assert rel_error(ours.register_tokens, regs) <= REL_TOL
-        assert rel_error(trunk_outputs(normed, x).maps[-1:], [last]) <= REL_TOL
+            assert rel_error(ours.register_tokens, regs) <= tol
+        assert rel_error(trunk_outputs(normed, x).maps[-1:], [last]) <= tol
 
 
 @pytest.mark.parametrize('kind', ['vit', 'dinov2'])
@@ -269,7 +282,7 @@ def test_mmseg_segmentor_checkpoint_parity(tmp_path):
         with torch.no_grad(), pos_interpolation_in_float32():
             theirs = vit(x)  # blocks 0-2 raw, block 3 after the final norm
         ours = trunk_outputs(model, x).maps[:3] + trunk_outputs(normed, x).maps[3:]
-        assert rel_error(ours, list(theirs)) <= REL_TOL
+        assert rel_error(ours, list(theirs)) <= tolerance(x, 64)
 
 
 def test_mmseg_fine_tuning_size_parity(tmp_path):
@@ -289,9 +302,9 @@ def test_mmseg_fine_tuning_size_parity(tmp_path):
                       checkpoint=str(tmp_path / 'pretrained.pth'))
     assert model.load_report.resized == ['pos_embed']
     vit, model = vit.double(), model.double()
-    for x in images((96, 96), (80, 128), batch=1):
+    for x in images((96, 96), (80, 128), batch=1):  # both resized their 64-px embeddings: INTERP_TOL
         with torch.no_grad(), pos_interpolation_in_float32():
-            assert rel_error(trunk_outputs(model, x).maps, list(vit(x))) <= REL_TOL
+            assert rel_error(trunk_outputs(model, x).maps, list(vit(x))) <= INTERP_TOL
 
 
 def test_mmpretrain_parity(tmp_path):
@@ -313,7 +326,7 @@ def test_mmpretrain_parity(tmp_path):
     for x in images((64, 64), (80, 112)):
         with torch.no_grad():
             theirs = vit(x)  # (mmpretrain interpolates in float32 itself)
-        assert rel_error(trunk_outputs(model, x).maps, list(theirs)) <= REL_TOL
+        assert rel_error(trunk_outputs(model, x).maps, list(theirs)) <= tolerance(x, 64)
 
 
 # ---------------------------------------------------------------------------- official DINOv2
@@ -382,8 +395,8 @@ def test_official_dinov2_parity(tmp_path, name, registers, rule):
         h, w = x.shape[-2] // 14, x.shape[-1] // 14
         with torch.no_grad():
             theirs = official_dinov2_blocks(sd, donor.blocks, x, **rule)
-        ours = trunk_outputs(model, x)
-        assert rel_error(ours.maps, [as_map(t[:, 1 + registers:], h, w) for t in theirs]) <= REL_TOL
-        assert rel_error(ours.class_tokens, [t[:, 0] for t in theirs]) <= REL_TOL
+        ours, tol = trunk_outputs(model, x), tolerance(x, 56)
+        assert rel_error(ours.maps, [as_map(t[:, 1 + registers:], h, w) for t in theirs]) <= tol
+        assert rel_error(ours.class_tokens, [t[:, 0] for t in theirs]) <= tol
         if registers:
-            assert rel_error(ours.register_tokens, [t[:, 1:1 + registers] for t in theirs]) <= REL_TOL
+            assert rel_error(ours.register_tokens, [t[:, 1:1 + registers] for t in theirs]) <= tol
