@@ -120,21 +120,23 @@ def test_frozen_stages():
 
 def test_grad_checkpointing_gives_the_same_gradients(monkeypatch):
     import torch.utils.checkpoint
-    x = torch.randn(2, 3, 64, 48)
+    x = torch.randn(2, 3, 64, 48, dtype=torch.float64)
     grads, recomputed = [], []
     original = torch.utils.checkpoint.checkpoint
     monkeypatch.setattr(torch.utils.checkpoint, 'checkpoint',
                         lambda fn, *a, **k: recomputed.append(type(fn).__name__) or original(fn, *a, **k))
     for ckpt in (False, True):
         torch.manual_seed(0)
-        model = ViTPyramid(**tiny('eva02'), grad_checkpointing=ckpt)
+        model = ViTPyramid(**tiny('eva02'), grad_checkpointing=ckpt).double()
         assert model.trunk.model.grad_checkpointing == ckpt and model.neck.grad_checkpointing == ckpt
         sum(y.pow(2).mean() for y in model(x)).backward()
         grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
     # with it: every block and the 4x level of the pyramid (deconv, norm, GELU, deconv) are
     # recomputed; the 2x level is one deconvolution, whose only saved input is the block map
     assert recomputed.count('Sequential') == 1 and len(recomputed) == 1 + len(model.trunk.model.blocks)
-    # the recomputation runs the same (deterministic, CPU) kernels on the same inputs: the
-    # gradients are bitwise equal, float32 or not
+    # in float64 the two backward passes differ at most by the order in which autograd sums
+    # gradient contributions: a few roundings (2^-53) of each gradient's scale. 1e-10 of the
+    # largest gradient is far above that and far below a wrong recomputation (order 1).
+    scale = max(g.abs().max().item() for g in grads[0].values())
     for name, g in grads[0].items():
-        assert torch.equal(g, grads[1][name]), name
+        assert (g - grads[1][name]).abs().max().item() <= 1e-10 * scale, name

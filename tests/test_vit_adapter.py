@@ -171,16 +171,20 @@ def test_grad_checkpointing_gives_the_same_gradients():
     ckpt = tiny_adapter(drop_path_rate=0.0, grad_checkpointing=True)
     ckpt.load_state_dict(plain.state_dict())
     for m in (plain, ckpt):
-        m.train()
-    x = torch.randn(2, 3, 48, 64)
+        m.double().train()
+    x = torch.randn(2, 3, 48, 64, dtype=torch.float64)
     for m in (plain, ckpt):
         for p in m.parameters():
             p.grad = None
         sum(y.pow(2).mean() for y in m(x)).backward()
-    # the recomputation runs the same (deterministic, CPU) kernels on the same inputs: the
-    # gradients are bitwise equal, float32 or not
+    # in float64 the two backward passes differ at most by the order in which autograd sums
+    # gradient contributions: a few roundings (2^-53) of each gradient's scale. 1e-10 of the
+    # largest gradient is far above that and far below a wrong recomputation (order 1).
+    scale = max(p.grad.abs().max().item() for p in plain.parameters() if p.grad is not None)
     for (name, a), b in zip(plain.named_parameters(), ckpt.parameters()):
-        assert torch.equal(a.grad, b.grad), name
+        assert (a.grad is None) == (b.grad is None), name
+        if a.grad is not None:
+            assert (a.grad - b.grad).abs().max().item() <= 1e-10 * scale, name
 
 
 def test_frozen_trunk_trains_the_adapter_only():
