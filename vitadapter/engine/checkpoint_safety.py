@@ -40,7 +40,8 @@ def _reduce_history_buffer(buffer: HistoryBuffer):
 
 def mmengine_checkpoint_globals() -> list:
     """What vitadapter-saved mmengine/mmseg checkpoints pickle besides tensors and containers."""
-    numpy_core = getattr(np, '_core', None) or np.core  # numpy 2 | numpy 1.x
+    # numpy 2: np._core (np.core is a deprecated alias); numpy 1.26 has a bare np._core stub
+    numpy_core = np._core if hasattr(getattr(np, '_core', None), 'multiarray') else np.core
     allowed = [rebuild_history_buffer, collections.OrderedDict, numpy_core.multiarray._reconstruct,
                numpy_core.multiarray.scalar, np.ndarray, np.dtype]
     dtypes = getattr(np, 'dtypes', None)  # np.dtype('float64') pickles as numpy.dtypes.Float64DType
