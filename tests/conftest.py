@@ -48,3 +48,8 @@ def tiny(family: str, **overrides) -> dict:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+    yield
+    # a test that leaves another default dtype behind changes every later test's arithmetic
+    leaked = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    assert leaked == torch.float32, f'the test left torch.get_default_dtype() == {leaked}'

@@ -255,7 +255,9 @@ def test_ddp_two_processes_match_one_process_with_double_batch(tmp_path, shapes_
     assert out.returncode == 0, out.stderr[-3000:]
     out = run_train(ddp, nproc=2)
     assert out.returncode == 0, out.stderr[-3000:]
-    dumped = Config.fromfile(str(tmp_path / 'ddp' / 'cfg.py'))  # the runner's dump of the final config
+    # the runner's dump of the final config, read without its custom_imports (float64_training
+    # would change this process's default dtype)
+    dumped = Config.fromfile(str(tmp_path / 'ddp' / 'cfg.py'), import_custom_modules=False)
     assert dumped.launcher == 'pytorch' and dumped.env_cfg.dist_cfg.backend == 'gloo'
     assert dumped.model.decode_head.norm_cfg.type == 'CPUSyncBN'
     a, b = final_weights(tmp_path / 'single', 3), final_weights(tmp_path / 'ddp', 3)
