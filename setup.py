@@ -1,4 +1,4 @@
-"""vitadapter: any timm Vision Transformer as a dense-prediction backbone for mmsegmentation."""
+"""vitadapter: any timm Vision Transformer as a dense-prediction backbone (PyTorch core; mmsegmentation extra)."""
 import re
 from pathlib import Path
 

@@ -1,8 +1,10 @@
 """vitadapter: any timm Vision Transformer as a multi-scale dense-prediction backbone.
 
-``from vitadapter import ViTPyramid`` gives a plain ``torch.nn.Module``. When mmsegmentation is
-installed, importing vitadapter also registers the backbones in mmseg's ``MODELS`` registry, so
-configs load them with ``custom_imports=dict(imports=['vitadapter'])``.
+``from vitadapter import ViTPyramid`` gives a plain ``torch.nn.Module``; the core needs torch and
+timm only. When mmsegmentation is installed (the ``[mmseg]`` extra), importing vitadapter also
+imports :mod:`vitadapter.engine`, which registers the backbones, ``ViTEncoderDecoder``, heads,
+data sets and optimizer constructor in mmseg's registries, so configs load them with
+``custom_imports=dict(imports=['vitadapter'])``.
 """
 import importlib.util
 
