@@ -17,6 +17,8 @@ from typing import List, Optional
 
 import torch
 
+from .meta_build import build_structure
+
 from .summary import format_table
 
 # timm modules whose models are plain ViTs with forward_intermediates over a token sequence
@@ -37,7 +39,8 @@ def count_params(module: Optional[torch.nn.Module]) -> int:
 
 
 def build_backbone_and_cfg(target: str, args):
-    """(backbone built on the meta device, model config or None) for a model name or config."""
+    """(backbone built on the meta device where timm allows it, model config or None) for a model
+    name or config."""
     from .backbones import ViTPyramid
     if target.endswith('.py') and os.path.isfile(target):
         if importlib.util.find_spec('mmseg') is None:
@@ -55,14 +58,12 @@ def build_backbone_and_cfg(target: str, args):
         from mmengine.registry import init_default_scope
         from mmseg.registry import MODELS
         init_default_scope('mmseg')
-        with torch.device('meta'):
-            return MODELS.build(backbone_cfg), cfg.model
+        return build_structure(lambda: MODELS.build(backbone_cfg)), cfg.model
     kwargs = dict(pyramid=args.pyramid, out_channels=args.out_channels)
     if args.out_indices:
         kwargs['out_indices'] = args.out_indices[0] if len(args.out_indices) == 1 and args.last else \
             tuple(args.out_indices)
-    with torch.device('meta'):
-        return ViTPyramid(target, **kwargs), None
+    return build_structure(lambda: ViTPyramid(target, **kwargs)), None
 
 
 def describe(target: str, args) -> str:

@@ -6,19 +6,18 @@ own arguments before mmseg builds the heads.
 import copy
 from typing import List, Sequence
 
-import torch
+from ..meta_build import build_structure
 
 AUTO = 'auto'
 
 
 def backbone_channels(backbone_cfg: dict) -> List[int]:
-    """``feature_info.channels()`` of a vitadapter backbone config, built on the meta device
+    """``feature_info.channels()`` of a vitadapter backbone config, built on the meta device where timm allows it
     (no memory, no weights loaded)."""
     from mmseg.registry import MODELS
     cfg = copy.deepcopy(dict(backbone_cfg))
     cfg.update(pretrained=False, checkpoint=None)
-    with torch.device('meta'):
-        backbone = MODELS.build(cfg)
+    backbone = build_structure(lambda: MODELS.build(cfg))
     return list(backbone.feature_info.channels())
 
 
