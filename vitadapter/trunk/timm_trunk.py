@@ -138,17 +138,16 @@ class TimmViTTrunk(nn.Module):
         self.model_name = model_name
         self.model, self.dynamic_size = create_vit(model_name, pretrained, num_classes=0, **model_kwargs)
         check_is_plain_vit(self.model, model_name)
+        self.num_blocks = len(self.model.blocks)
+        self.block_indices = resolve_out_indices(out_indices, self.num_blocks, default_num_outputs)
         self.load_report: Optional[LoadReport] = None
         if checkpoint is not None:
-            used = resolve_out_indices(out_indices, len(self.model.blocks), default_num_outputs)
             self.load_report = load_checkpoint(  # what is pruned below may be absent
                 self.model, checkpoint, strict=strict_load, pos_embed_interp=pos_embed_interp,
-                optional=pruned_key_prefixes(len(self.model.blocks), max(used), prune_norm=not norm))
+                optional=pruned_key_prefixes(self.num_blocks, max(self.block_indices), prune_norm=not norm))
         self.pos_embed_interp = self._choose_pos_embed_interp(pos_embed_interp)
         set_pos_embed_interpolation(self.model, self.pos_embed_interp)
 
-        self.num_blocks = len(self.model.blocks)
-        self.block_indices = resolve_out_indices(out_indices, self.num_blocks, default_num_outputs)
         # Drop the blocks after the last one used, the classifier and, unless used, the final norm:
         # no computation is wasted and DDP sees no unused parameters.
         self.model.prune_intermediate_layers(self.block_indices, prune_norm=not norm, prune_head=True)

@@ -180,8 +180,9 @@ def load_into_timm_model(model: nn.Module, state_dict: Dict[str, torch.Tensor], 
     if wrong:
         raise CheckpointError(f"{source} does not fit {type(model).__name__} (is it for another "
                               f"model size?): {len(wrong)} shape mismatches, e.g. " + '; '.join(wrong[:3]))
-    if strict and needed_missing(report.missing):
-        raise incomplete_error(source, fmt, state_dict, model, needed_missing(report.missing))
+    missing = needed_missing(report.missing)
+    if strict and missing:
+        raise incomplete_error(source, fmt, state_dict, model, missing)
     model.load_state_dict(usable, strict=False)
     report.loaded = len(usable)
     return report
@@ -221,12 +222,14 @@ def load_checkpoint(model: nn.Module, checkpoint: CheckpointLike, strict: bool =
     ck = _as_checkpoint(checkpoint)
     vit, found_prefix, outside = split_vit(ck.state_dict, prefix)
     fmt = detect_format(vit)
-    if fmt.unsupported and strict:
-        raise unsupported_layout_error(ck.source, fmt, vit, model_title(model))
-    conversion = Conversion(vit) if fmt.unsupported else fmt.convert(vit)
     if fmt.unsupported:
+        if strict:
+            raise unsupported_layout_error(ck.source, fmt, vit, model_title(model))
+        conversion = Conversion(vit)
         conversion.notes.append(f"{fmt.title} layout, not supported yet: only tensors whose names "
                                 f"already match were loaded; {fmt.unsupported}")
+    else:
+        conversion = fmt.convert(vit)
     interp = pos_embed_interp or fmt.pos_embed_interp
     check_interpolation(interp)
     report = load_into_timm_model(model, conversion.state_dict, ck.source, strict=False,
