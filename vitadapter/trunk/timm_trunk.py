@@ -159,7 +159,10 @@ class TimmViTTrunk(nn.Module):
         self.norm = norm
         self.num_prefix_tokens = int(self.model.num_prefix_tokens)
         self.has_class_token = getattr(self.model, 'cls_token', None) is not None
-        self.num_register_tokens = int(getattr(self.model, 'num_reg_tokens', 0) or 0)
+        # timm's VisionTransformer records num_reg_tokens; Eva (EVA-02, DINOv3) only has reg_token
+        reg_token = getattr(self.model, 'reg_token', None)
+        self.num_register_tokens = int(reg_token.shape[1]) if reg_token is not None else \
+            int(getattr(self.model, 'num_reg_tokens', 0) or 0)
         if prefix_tokens != 'ignore' and not self.has_class_token:
             raise ValueError(f"prefix_tokens={prefix_tokens!r} needs a class token, but {model_name!r} "
                              f"has none; use prefix_tokens='ignore'")
