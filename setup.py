@@ -27,6 +27,7 @@ setup(
         "safetensors",
         "numpy",
         "pillow",
+        "scipy",  # Mask2Former's Hungarian matching (scipy.optimize.linear_sum_assignment)
     ],
     extras_require={
         # mmsegmentation integration on the maintained OpenMMLab fork (same import names; numpy 2;
@@ -43,6 +44,7 @@ setup(
             "mmsegmentation>=1.2,<1.3",
             "mmcv>=2.0,<2.2",  # mmsegmentation 1.2.x asserts mmcv < 2.2
             "mmengine>=0.10,<1.0",
+            "mmdet>=3.3,<3.4",  # mmseg's own Mask2FormerHead; mmdet 3.3 accepts mmcv 2.1
             "ftfy",
             "regex",
         ],

@@ -15,7 +15,8 @@ import torch
 # missing or broken mmseg into an error instead of skipped tests.
 HAS_MMSEG = all(importlib.util.find_spec(name) is not None for name in ('mmseg', 'mmengine', 'mmcv'))
 if os.environ.get('VITADAPTER_REQUIRE_MMSEG') == '1':
-    import mmpretrain.models  # noqa: F401  (the parity tests build mmpretrain's ViT)
+    if importlib.util.find_spec('mmpretrain') is not None:  # (not on the upstream stack)
+        import mmpretrain.models  # noqa: F401  (the parity tests build mmpretrain's ViT)
     import mmseg.models  # noqa: F401  (raises here, at collection, if the stack is broken)
     HAS_MMSEG = True
 MMSEG_MODULES = ['test_configs.py', 'test_fast_uper_head.py', 'test_mmseg_integration.py',

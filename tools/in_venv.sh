@@ -96,7 +96,7 @@ PY
         onedl)
             log "vitadapter with the mmseg extra (the onedl-mm* fork, nothing compiled) and the test tools"
             "${pip[@]}" -q -e "$ROOT[mmseg,test]" onedl-mmpretrain
-            check='import timm, mmseg.models, mmengine, mmpretrain, vitadapter.engine'
+            check='import timm, mmseg.models, mmengine, mmpretrain.models, vitadapter.engine'
             ;;
         upstream)
             local torch_tag wheel_dir
@@ -112,9 +112,13 @@ PY
                 fi
                 "${pip[@]}" -q "$wheel_dir"/mmcv-2.1.0-*.whl
             fi
-            log "vitadapter with OpenMMLab's mmsegmentation 1.2.2 and the test tools"
-            "${pip[@]}" -q -e "$ROOT[mmseg-upstream,test]" mmpretrain
-            check='import timm, mmcv.ops, mmseg.models, mmengine, mmpretrain, vitadapter.engine'
+            log "vitadapter with OpenMMLab's mmsegmentation 1.2.2, mmdet 3.3.0 and the test tools"
+            "${pip[@]}" -q -e "$ROOT[mmseg-upstream,test]"
+            # No mmpretrain here: mmdet brings pycocotools, which makes mmpretrain 1.2.0 import its
+            # BLIP models, written for transformers < 4.40 (TypeError at `import mmseg.models`
+            # through mmdet). The mmpretrain parity test runs on the default stack.
+            "$py" -m pip uninstall -y -q mmpretrain 2>/dev/null || true
+            check='import timm, mmcv.ops, mmseg.models, mmdet.models, mmengine, vitadapter.engine'
             ;;
     esac
     "$py" -c "$check" || { log "import check failed: $check"; exit 1; }
