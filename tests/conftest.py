@@ -7,6 +7,7 @@ import importlib.util
 import os
 
 import pytest
+import timm
 import torch
 
 # The mmseg integration (mmseg, mmengine, mmcv) is an extra: the core lane of CI runs this suite in
@@ -38,6 +39,12 @@ FAMILIES = {
     'clip': ('vit_base_patch16_clip_224', {}),
     'siglip': ('vit_base_patch16_siglip_224', {}),
 }
+# DINOv3 (timm >= 1.0.20; the oldest supported timm lane has none): RoPE, class + 4 register tokens,
+# layer scale, no absolute position embedding
+HAS_TIMM_DINOV3 = 'vit_small_patch16_dinov3' in timm.list_models('*dinov3*')
+if HAS_TIMM_DINOV3:
+    FAMILIES['dinov3'] = ('vit_small_patch16_dinov3', {})
+requires_timm_dinov3 = pytest.mark.skipif(not HAS_TIMM_DINOV3, reason='this timm has no DINOv3 models')
 
 
 def tiny(family: str, **overrides) -> dict:
