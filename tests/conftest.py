@@ -20,8 +20,8 @@ if os.environ.get('VITADAPTER_REQUIRE_MMSEG') == '1':
         import mmpretrain.models  # noqa: F401  (the parity tests build mmpretrain's ViT)
     import mmseg.models  # noqa: F401  (raises here, at collection, if the stack is broken)
     HAS_MMSEG = True
-MMSEG_MODULES = ['test_configs.py', 'test_fast_uper_head.py', 'test_mmseg_integration.py',
-                 'test_stock_mmseg_tools.py', 'test_training.py',
+MMSEG_MODULES = ['test_configs.py', 'test_fast_uper_head.py', 'test_linear_probe.py',
+                 'test_mmseg_integration.py', 'test_stock_mmseg_tools.py', 'test_training.py',
                  'test_benchmark.py', 'test_vit_adapter_benchmark.py']
 collect_ignore = [] if HAS_MMSEG else MMSEG_MODULES
 requires_mmseg = pytest.mark.skipif(not HAS_MMSEG, reason='needs the mmseg extra (core-only environment)')

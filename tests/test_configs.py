@@ -57,6 +57,10 @@ def test_every_config_is_listed():
                      'vitpyramid/upernet_vit-b16-deit_80k_cityscapes-512x1024.py',
                      'vitpyramid/upernet_vit-b16-deit_40k_voc12aug-512x512.py',
                      'vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py',
+                     'vitpyramid/linear_vit-s16-dinov3-frozen_40k_ade20k-512x512.py',
+                     'vitpyramid/linear_vit-s16-dinov3-frozen-last4_40k_ade20k-512x512.py',
+                     'vitpyramid/upernet_vit-s16-dinov3_160k_ade20k-512x512.py',
+                     'vitpyramid/upernet_vit-b16-dinov3_160k_ade20k-512x512.py',
                      'demo/upernet_vit-t16_400it_shapes-96x96.py'):
         assert required in names
 

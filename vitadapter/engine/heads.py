@@ -30,10 +30,15 @@ from ..heads import conv3x3_of_resized_concat
 @MODELS.register_module()
 class LinearProbeHead(BaseDecodeHead):
     """Args: in_channels (list, one per selected level), in_index (list), concat_cls_token,
-    and BaseDecodeHead's (num_classes, norm_cfg for the batch norm, dropout_ratio, losses)."""
+    dropout_before_norm, and BaseDecodeHead's (num_classes, norm_cfg for the batch norm,
+    dropout_ratio, losses).
+
+    dropout_before_norm: False (mmseg's order, DINOv2's probe): batch norm, dropout, 1x1 conv.
+    True (DINOv3's ``LinearHead``): dropout, batch norm, 1x1 conv."""
 
     def __init__(self, in_channels: Sequence[int], in_index: Sequence[int],
-                 concat_cls_token: bool = False, norm_cfg=dict(type='BN'), **kwargs):
+                 concat_cls_token: bool = False, dropout_before_norm: bool = False,
+                 norm_cfg=dict(type='BN'), **kwargs):
         if not isinstance(in_channels, (list, tuple)) or not isinstance(in_index, (list, tuple)):
             raise ValueError("LinearProbeHead takes lists: in_channels=[C, ...], in_index=[i, ...]")
         width = sum(in_channels) * (2 if concat_cls_token else 1)
@@ -41,6 +46,7 @@ class LinearProbeHead(BaseDecodeHead):
         super().__init__(in_channels=list(in_channels), in_index=list(in_index), channels=width,
                          input_transform='multiple_select', norm_cfg=norm_cfg, **kwargs)
         self.concat_cls_token = concat_cls_token
+        self.dropout_before_norm = dropout_before_norm
         self.bn = build_norm_layer(norm_cfg, width)[1]
 
     def _features(self, inputs: List) -> torch.Tensor:
@@ -63,7 +69,12 @@ class LinearProbeHead(BaseDecodeHead):
 
     def forward(self, inputs: List) -> torch.Tensor:
         """inputs: the backbone's levels -> (B, num_classes, h, w) logits at the first level's size."""
-        return self.cls_seg(self.bn(self._features(inputs)))
+        feats = self._features(inputs)
+        if not self.dropout_before_norm:
+            return self.cls_seg(self.bn(feats))
+        if self.dropout is not None:
+            feats = self.dropout(feats)
+        return self.conv_seg(self.bn(feats))
 
 
 def _is_plain_conv3x3(module) -> bool:
