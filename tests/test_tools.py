@@ -10,7 +10,7 @@ from PIL import Image
 
 from vitadapter.info import supported_models
 
-from conftest import HAS_MMSEG, requires_mmseg
+from conftest import HAS_MMSEG, requires_mmseg, requires_timm_dinov3
 from vitadapter.visualization import colorize, feature_pca_panel, pca_rgb, segmentation_panel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -126,3 +126,18 @@ def test_vitadapter_info_console_script():
     assert os.path.exists(script), 'pip install (tools/in_venv.sh) installs the console script'
     out = subprocess.run([script, '--list', 'small_patch14_reg4'], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.split() == ['vit_small_patch14_reg4_dinov2']
+
+
+@requires_timm_dinov3
+def test_vitadapter_info_dinov3():
+    """The issue's check: `vitadapter-info vit_base_patch16_dinov3 --size 512 512`."""
+    script = os.path.join(os.path.dirname(sys.executable), 'vitadapter-info')
+    out = subprocess.run([script, 'vit_base_patch16_dinov3', '--size', '512', '512'], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    assert 'depth 12, width 768, patch 16, prefix tokens 5 (class token yes, registers 4)' in out.stdout
+    rows = [line.split() for line in out.stdout.splitlines()]
+    assert ['p2', '192', '4', '2', '128x128'] in rows and ['p5', '768', '32', '11', '16x16'] in rows
+    assert "head in_channels: [192, 384, 768, 768]" in out.stdout
+    listed = subprocess.run([script, '--list', 'dinov3'], capture_output=True, text=True).stdout.split()
+    assert {'vit_7b_patch16_dinov3', 'vit_huge_plus_patch16_dinov3_qkvb', 'vit_small_plus_patch16_dinov3'} <= set(listed)
