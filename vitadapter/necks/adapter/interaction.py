@@ -1,5 +1,7 @@
 """One interaction: inject the spatial prior into the ViT, run a slice of the ViT's blocks,
-extract the result back into the spatial prior."""
+extract the result back into the spatial prior. Without an injector (``injector=False``, the DINOv3
+segmentation adapter) an interaction is its extractors only, reading a block output computed
+elsewhere (:meth:`InteractionBlock.extract`)."""
 import math
 from typing import Callable, Sequence, Tuple
 
@@ -45,6 +47,9 @@ class InteractionBlock(nn.Module):
         init_values: the injector's initial gamma. with_cffn / cffn_ratio / drop / drop_path: the
         extractors' ConvFFN. extra_extractors: extractors run after the first (official: 2 on the
         last interaction). grad_checkpointing: for the injector and extractors.
+        injector: False builds no injector (``self.injector`` is None): the block is its
+        extractors, run by :meth:`extract`; the other modules keep their names (``extractor``,
+        ``extra_extractors.i``), so they load from a full block's state dict.
 
     forward(x, c, run_blocks, geometry, prior_grids, num_prefix_tokens):
         x (B, P + N, C): the ViT tokens (P prefix tokens first, which bypass the injector and the
@@ -55,10 +60,11 @@ class InteractionBlock(nn.Module):
     def __init__(self, dim: int, num_heads: int = 6, num_points: int = 4, ratio: float = 1.0,
                  init_values: float = 0.0, with_cffn: bool = True, cffn_ratio: float = 0.25,
                  drop: float = 0.0, drop_path: float = 0.0, extra_extractors: int = 0,
-                 grad_checkpointing: bool = False, implementation: str = 'auto'):
+                 grad_checkpointing: bool = False, implementation: str = 'auto', injector: bool = True):
         super().__init__()
         self.injector = Injector(dim, num_heads, num_points, ratio, init_values,
-                                 grad_checkpointing=grad_checkpointing, implementation=implementation)
+                                 grad_checkpointing=grad_checkpointing,
+                                 implementation=implementation) if injector else None
         extractor_args = dict(dim=dim, num_heads=num_heads, num_points=num_points, ratio=ratio,
                               with_cffn=with_cffn, cffn_ratio=cffn_ratio, drop=drop, drop_path=drop_path,
                               grad_checkpointing=grad_checkpointing, implementation=implementation)
@@ -69,10 +75,18 @@ class InteractionBlock(nn.Module):
     def forward(self, x: torch.Tensor, c: torch.Tensor, run_blocks: Callable[[torch.Tensor], torch.Tensor],
                 geometry: InteractionGeometry, prior_grids: Sequence[GridT],
                 num_prefix_tokens: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
+        if self.injector is None:
+            raise RuntimeError("this interaction was built without an injector (injector=False): "
+                               "run its extractors with extract(c, patches, ...)")
         prefix, patches = x[:, :num_prefix_tokens], x[:, num_prefix_tokens:]
         patches = self.injector(patches, c, geometry.inject)
         x = run_blocks(torch.cat([prefix, patches], dim=1) if num_prefix_tokens else patches)
-        patches = x[:, num_prefix_tokens:]
+        return x, self.extract(c, x[:, num_prefix_tokens:], geometry, prior_grids)
+
+    def extract(self, c: torch.Tensor, patches: torch.Tensor, geometry: InteractionGeometry,
+                prior_grids: Sequence[GridT]) -> torch.Tensor:
+        """The extractor(s) alone: prior tokens c (B, Nc, C) read the patch tokens (B, N, C) of
+        this interaction's block -> the new c (B, Nc, C)."""
         for extractor in [self.extractor, *self.extra_extractors]:
             c = extractor(c, patches, geometry.extract, prior_grids)
-        return x, c
+        return c
