@@ -16,6 +16,7 @@ from vitadapter.weights import (POS_EMBED_INTERPOLATIONS, convert_checkpoint, de
                                 interpolate_pos_grid, load_checkpoint, read_checkpoint, read_state_dict)
 
 from conftest import TINY, requires_mmseg, tiny
+from test_weights_dinov3 import build_hf_dinov3, official_state_dict
 from test_weights_sources import build_hf, official_dinov2_state_dict, randomize
 
 
@@ -51,6 +52,8 @@ LAYOUTS = {
     'mae': lambda: dict(timm_vit().state_dict(), mask_token=torch.zeros(1, 1, 64),
                         **{'decoder_embed.weight': torch.zeros(32, 64)}),
     'beit': lambda: timm_vit('beit_base_patch16_224').state_dict(),
+    'dinov3': lambda: official_state_dict(ffn='swiglu', ffn_ratio=6),
+    'hf-dinov3': lambda: build_hf_dinov3('swiglu').state_dict(),
 }
 
 
@@ -68,8 +71,8 @@ def test_unknown_layout_lists_what_was_seen(tmp_path):
     assert 'Seen: top-level names conv1 (1), bn1 (5), layer1 (24), layer2 (30), layer3 (30), ' \
            'layer4 (30), fc (2)' in message
     assert 'keys conv1.weight, bn1.weight, bn1.bias, bn1.running_mean' in message
-    assert 'Supported layouts: Hugging Face Dinov2WithRegistersModel, Hugging Face Dinov2Model, ' \
-           'Hugging Face ViTModel, mmsegmentation VisionTransformer' in message
+    assert 'Supported layouts: Hugging Face DINOv3ViTModel, Hugging Face Dinov2WithRegistersModel, ' \
+           'Hugging Face Dinov2Model, Hugging Face ViTModel, mmsegmentation VisionTransformer' in message
 
 
 def test_recognised_layout_that_fits_nothing(tmp_path):
@@ -79,57 +82,18 @@ def test_recognised_layout_that_fits_nothing(tmp_path):
         ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'head_only.pth'))
 
 
-# timm knows DINOv3 from 1.0.20; the oldest supported timm (CI's core lane) does not
-TIMM_DINOV3 = timm.is_model('vit_small_patch16_dinov3')
-
-
-def build_hf_dinov3(depth=4):
-    """A transformers DINOv3ViTModel with random weights, of tiny DINOv3-S geometry (width 64)."""
-    transformers = pytest.importorskip('transformers')
-    if not hasattr(transformers, 'DINOv3ViTConfig'):
-        pytest.skip('transformers has no DINOv3ViTModel')
-    config = transformers.DINOv3ViTConfig(hidden_size=64, num_hidden_layers=depth, num_attention_heads=2,
-                                          intermediate_size=256, patch_size=16, image_size=64,
-                                          num_register_tokens=4)
-    return randomize(transformers.DINOv3ViTModel(config))
-
-
-def test_hugging_face_dinov3_folder_is_named_and_refused(tmp_path, capsys):
+def test_hugging_face_dinov3_folder_is_not_taken_for_dinov2(tmp_path):
     """It has register tokens under HF's names, as Dinov2WithRegistersModel has, but none of the
-    Dinov2 layout's blocks: it was once taken for one, and 1 tensor loaded silently."""
+    Dinov2 layout's blocks: it was once taken for one, and 1 tensor loaded silently. Now it is
+    named, converted, and refused by a model that is not a DINOv3 one."""
     hf = build_hf_dinov3()
     hf.save_pretrained(tmp_path / 'hf')
     sd = read_state_dict(tmp_path / 'hf')
     assert 'embeddings.register_tokens' in sd and detect_format(sd).name == 'hf-dinov3'
-    targets = [tiny('dinov2_reg')] + [dict(model_name='vit_small_patch16_dinov3', img_size=64, **TINY)] * TIMM_DINOV3
-    for kwargs in targets:
-        with pytest.raises(CheckpointError, match=rf"hf: Hugging Face DINOv3ViTModel layout, not supported "
-                                                  rf"yet: .*official DINOv3 checkpoint.* holds {len(sd)} "
-                                                  rf"tensors: embeddings.cls_token, .*layer.\*.attention."
-                                                  rf"k_proj.weight \(x4\).*loaded into timm's "
-                                                  rf"{kwargs['model_name']}"):
-            ViTPyramid(**kwargs, checkpoint=str(tmp_path / 'hf'))
-    with pytest.raises(CheckpointError, match='DINOv3ViTModel layout, not supported yet'):
-        convert_checkpoint(str(tmp_path / 'hf'))
-    assert convert_main([str(tmp_path / 'hf'), str(tmp_path / 'x.pth')]) == 1
-    assert 'vitadapter-convert: error: ' in capsys.readouterr().err and not (tmp_path / 'x.pth').exists()
-
-
-@pytest.mark.skipif(not TIMM_DINOV3, reason=f'timm {timm.__version__} has no DINOv3 models')
-def test_partial_load_of_an_unsupported_layout_is_explicit(tmp_path):
-    """strict_load=False loads the few tensors whose names match (here the final norm), and the
-    report says what stayed initialised and why."""
-    hf = build_hf_dinov3()
-    hf.save_pretrained(tmp_path)
-    model = ViTPyramid('vit_small_patch16_dinov3', img_size=64, **TINY, norm=True, checkpoint=str(tmp_path),
-                       strict_load=False)
-    report = model.load_report
-    assert report.format == 'Hugging Face DINOv3ViTModel' and report.loaded == 2
-    assert torch.equal(model.trunk.model.norm.weight, hf.norm.weight)
-    assert torch.equal(model.trunk.model.norm.bias, hf.norm.bias)
-    assert 'cls_token' in report.missing and 'patch_embed.proj.weight' in report.missing
-    assert 'layer.*.attention.q_proj.weight (x4)' in str(report)  # unexpected, grouped
-    assert 'note: Hugging Face DINOv3ViTModel layout, not supported yet' in str(report)
+    with pytest.raises(CheckpointError, match=r"hf \(Hugging Face DINOv3ViTModel layout\) does not fit the "
+                                              r"model: DINOv3 weights need a timm DINOv3 model \(RoPE, "
+                                              r"register tokens\): vit_small_patch14_reg4_dinov2 is not one"):
+        ViTPyramid(**tiny('dinov2_reg'), checkpoint=str(tmp_path / 'hf'))
 
 
 def test_checkpoint_with_two_vits_needs_a_prefix(tmp_path):

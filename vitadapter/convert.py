@@ -3,16 +3,18 @@ source to a timm-layout file.
 
     vitadapter-convert SRC DST [--to timm|safetensors] [--prefix P] [--model NAME]
 
-SRC: a timm / official DINOv2 / MAE / BEiT checkpoint, a Hugging Face ViTModel, Dinov2Model or
-Dinov2WithRegistersModel (its folder or its .safetensors/.bin file), an mmseg or mmpretrain
-VisionTransformer checkpoint (a full segmentor or classifier checkpoint too: only the backbone is
-kept), or a trained vitadapter segmentor (mmengine checkpoint): its ViT (``backbone.trunk.model``)
-is exported. The layout is detected. Pickled objects beside the tensors (mmengine's message hub,
-numpy values) are replaced by inert placeholders: nothing from the file is ever run.
+SRC: a timm / official DINOv2 / official DINOv3 / MAE / BEiT checkpoint, a Hugging Face ViTModel,
+Dinov2Model, Dinov2WithRegistersModel or DINOv3ViTModel (its folder or its .safetensors/.bin
+file), an mmseg or mmpretrain VisionTransformer checkpoint (a full segmentor or classifier
+checkpoint too: only the backbone is kept), or a trained vitadapter segmentor (mmengine
+checkpoint): its ViT (``backbone.trunk.model``) is exported. The layout is detected. Pickled
+objects beside the tensors (mmengine's message hub, numpy values) are replaced by inert
+placeholders: nothing from the file is ever run.
 
 DST: the timm-layout file. ``--to safetensors`` (default for a .safetensors DST) or ``--to timm``
 (a torch.save'd dict, default otherwise). Load it with ``ViTPyramid(NAME, checkpoint=DST)`` or
-``timm.create_model(NAME, pretrained=True, pretrained_cfg_overlay=dict(file=DST))``.
+``timm.create_model(NAME, pretrained=True, pretrained_cfg_overlay=dict(file=DST))``. For DINOv3,
+the printed summary says "q/v biases" when NAME must be a ``vit_*_patch16_dinov3_qkvb`` model.
 
 An official ViT-Adapter / BEiT-Adapter UperNet checkpoint (mmseg 0.x segmentor) is recognised too:
 it is converted whole (backbone and heads) to an mmseg 1.x segmentor checkpoint for the matching

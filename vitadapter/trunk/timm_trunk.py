@@ -18,7 +18,7 @@ from timm.models.vision_transformer import VisionTransformer
 
 from ..geometry import grid_size, pad_to_multiple, resample_to_grid
 from ..weights.interpolation import interpolate_pos_grid
-from ..weights.loading import LoadReport, load_checkpoint, pruned_key_prefixes
+from ..weights.loading import LoadReport, load_checkpoint, pretrained_report, pruned_key_prefixes
 from .grid import GRID_MAPPINGS, resize_input_to_grid
 from .models import check_grad_checkpointing_support, check_is_plain_vit, create_vit
 from .pos_embed import set_pos_embed_interpolation, supports_pos_embed_interpolation
@@ -100,10 +100,11 @@ class TimmViTTrunk(nn.Module):
         model_name: any timm ViT name (with an optional pretrained tag).
         out_indices: blocks to return (int N = last N blocks; negatives count from the end;
             None = ``default_num_outputs`` evenly spaced blocks, e.g. (2, 5, 8, 11) of 12).
-        pretrained: load timm's pretrained weights (needs the hub or timm's offline cache).
-        checkpoint: local weights in any supported layout (timm, official DINOv2, Hugging Face
-            ViT/Dinov2, mmseg/mmpretrain, MAE, BEiT; see :mod:`vitadapter.weights`): a .pth/.bin/
-            .safetensors file or a Hugging Face model folder. The layout is detected.
+        pretrained: load timm's pretrained weights (needs the hub or timm's offline cache);
+            ``load_report`` says from where.
+        checkpoint: local weights in any supported layout (timm, official DINOv2/DINOv3, Hugging
+            Face ViT/Dinov2/DINOv3, mmseg/mmpretrain, MAE, BEiT; see :mod:`vitadapter.weights`):
+            a .pth/.bin/.safetensors file or a Hugging Face model folder. The layout is detected.
         img_size: the size the position embeddings are stored for (any input size still works).
         norm: apply the trunk's final norm to every returned block (DINOv2 style).
         prefix_tokens: class token readout: 'ignore', 'add' or 'project'.
@@ -140,7 +141,7 @@ class TimmViTTrunk(nn.Module):
         check_is_plain_vit(self.model, model_name)
         self.num_blocks = len(self.model.blocks)
         self.block_indices = resolve_out_indices(out_indices, self.num_blocks, default_num_outputs)
-        self.load_report: Optional[LoadReport] = None
+        self.load_report: Optional[LoadReport] = pretrained_report(self.model) if pretrained else None
         if checkpoint is not None:
             self.load_report = load_checkpoint(  # what is pruned below may be absent
                 self.model, checkpoint, strict=strict_load, pos_embed_interp=pos_embed_interp,

@@ -1,8 +1,10 @@
 """Weights from every source users have, loaded into timm ViTs.
 
 Reading is safe (safetensors or ``torch.load(weights_only=True)``); the layout is recognised
-(timm, official DINOv2, Hugging Face ViT/Dinov2/Dinov2WithRegisters, mmseg/mmpretrain
-VisionTransformer, MAE, BEiT; also inside segmentor/classifier checkpoints) and converted to timm's.
+(timm, official DINOv2 and DINOv3, Hugging Face ViT/Dinov2/Dinov2WithRegisters/DINOv3ViT,
+mmseg/mmpretrain VisionTransformer, MAE, BEiT; also inside segmentor/classifier checkpoints) and
+converted to timm's. Weights that need another variant of the model (DINOv3 ``_qkvb`` or not,
+SwiGLU or MLP) are refused with the model to use.
 This package knows timm's layout and the sources' layouts, never a vitadapter backbone's attribute
 names (official ViT-Adapter checkpoints: :mod:`vitadapter.backbones.vit_adapter_checkpoint`).
 Command line: ``vitadapter-convert`` (:mod:`vitadapter.convert`).

@@ -1,10 +1,11 @@
 """Converting a checkpoint of any supported source to a timm-layout file (``vitadapter-convert``).
 
 Without a target model the conversion is the layout only: names, fused q/k/v, dropped extras; no
-resizing. The layouts timm itself converts (official DINOv2, also reached from HF Dinov2) run
-through timm's ``checkpoint_filter_fn`` with a weightless model shell of the checkpoint's own
-geometry. With a model (``model=``), its filter runs as when loading, so the result is also
-resized to that model's grid and patch size.
+resizing. The layouts timm itself converts (official DINOv2 and DINOv3, also reached from HF
+Dinov2 and DINOv3ViTModel) run through timm's ``checkpoint_filter_fn`` with a weightless model
+shell of the checkpoint's own geometry (:attr:`WeightFormat.shell`; a DINOv3 shell has q/v
+biases iff the checkpoint's are non-zero). With a model (``model=``), its filter runs as when
+loading, so the result is also resized to that model's grid and patch size.
 """
 import math
 import os
@@ -15,9 +16,8 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn as nn
 
-from .convert_timm_family import dinov2_shell
-from .formats import UNKNOWN, WeightFormat, detect_format, key_patterns, split_vit, unsupported_layout_error
-from .loading import OUTSIDE_VIT, CheckpointLike, apply_timm_filter
+from .formats import UNKNOWN, WeightFormat, detect_format, key_patterns, split_vit
+from .loading import OUTSIDE_VIT, CheckpointLike, apply_timm_filter, wrong_variant_error
 from .reading import Checkpoint, CheckpointError, read_checkpoint
 
 StateDict = Dict[str, torch.Tensor]
@@ -65,6 +65,10 @@ def describe_vit(state_dict: StateDict) -> str:
         parts.append('class token')
     if 'reg_token' in state_dict:
         parts.append(f"{state_dict['reg_token'].shape[1]} register tokens")
+    if any(k.endswith('.attn.q_bias') for k in state_dict):
+        parts.append('q/v biases')
+    if any(k.endswith('.mlp.fc1_g.weight') for k in state_dict):
+        parts.append('SwiGLU FFNs')
     parts.append('final norm' if 'norm.weight' in state_dict else 'no final norm')
     return ', '.join(parts)
 
@@ -88,9 +92,13 @@ def convert_checkpoint(checkpoint: CheckpointLike, prefix: Optional[str] = None,
         ck = read_checkpoint(checkpoint, pickled_objects)
     vit, found_prefix, outside = split_vit(ck.state_dict, prefix)
     fmt = detect_format(vit)
-    if fmt.unsupported:
-        raise unsupported_layout_error(ck.source, fmt, vit)
     conversion = fmt.convert(vit)
+    if model is None and fmt.shell is not None:
+        model = fmt.shell(conversion.state_dict)  # the checkpoint's own geometry: no resizing
+    if model is not None and fmt.fit_model is not None:
+        problems = fmt.fit_model(conversion, model)
+        if problems:
+            raise wrong_variant_error(ck.source, fmt, problems)
     state_dict = conversion.state_dict
     if model is not None:
         state_dict = apply_timm_filter(model, state_dict, fmt.pos_embed_interp)
@@ -98,8 +106,6 @@ def convert_checkpoint(checkpoint: CheckpointLike, prefix: Optional[str] = None,
         raise CheckpointError(
             f"{ck.source}: unknown checkpoint layout ({key_patterns(list(vit), 8)}); give the timm "
             f"model it is for (--model NAME) so its own checkpoint_filter_fn can try to convert it")
-    elif fmt.timm_converts:
-        state_dict = apply_timm_filter(dinov2_shell(state_dict), state_dict, fmt.pos_embed_interp)
     dropped = {}
     if outside:
         dropped[f"{OUTSIDE_VIT} (which is under {found_prefix!r})"] = outside

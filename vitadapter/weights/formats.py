@@ -11,9 +11,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
+import torch.nn as nn
+
+from .convert_dinov3 import convert_dinov3, convert_hf_dinov3, dinov3_shell, fit_dinov3_model
 from .convert_hf import convert_hf_dinov2, convert_hf_vit
 from .convert_mm import convert_openmmlab_vit
-from .convert_timm_family import convert_beit, convert_mae, mark_dinov2
+from .convert_timm_family import convert_beit, convert_mae, dinov2_shell, mark_dinov2
 from .reading import CheckpointError
 from .renaming import Conversion, StateDict
 
@@ -30,7 +33,11 @@ class WeightFormat:
     ``checkpoint_filter_fn`` converts (``timm_converts`` says which: then a model is needed).
     pos_embed_interp: the interpolation the original implementation uses at other input sizes
     (a name in :data:`vitadapter.weights.interpolation.POS_EMBED_INTERPOLATIONS`).
-    unsupported: why a recognised layout cannot be loaded yet and what to use instead (None: it can).
+    fit_model: (conversion, timm model) -> the problems that make the converted weights need
+    another variant of the model (each naming the model to use); it may adapt the conversion to
+    the model (recording what it drops). None: no check beyond the key and shape checks.
+    shell: state dict -> a weightless timm model of the checkpoint's own geometry, whose
+    ``checkpoint_filter_fn`` converts a ``timm_converts`` layout when no model is given (export).
     """
     name: str
     title: str
@@ -38,7 +45,8 @@ class WeightFormat:
     convert: Callable[[StateDict], Conversion]
     pos_embed_interp: str
     timm_converts: bool = False
-    unsupported: Optional[str] = None
+    fit_model: Optional[Callable[[Conversion, nn.Module], List[str]]] = None
+    shell: Optional[Callable[[StateDict], nn.Module]] = None
 
 
 def _has(*names: str) -> Callable[[List[str]], bool]:
@@ -58,16 +66,7 @@ def _keep(state_dict: StateDict) -> Conversion:
     return Conversion(state_dict)
 
 
-def _refuse(state_dict: StateDict) -> Conversion:
-    raise CheckpointError("this checkpoint layout cannot be converted yet (see its WeightFormat.unsupported)")
-
-
 _HF_LAYER = r'encoder\.layer\.\d+\.'
-HF_DINOV3_UNSUPPORTED = (
-    "vitadapter cannot convert it yet (its separate q/k/v/o projections, RoPE and optional gated MLP "
-    "have no converter to timm's vit_*_dinov3 models). Use the official DINOv3 checkpoint "
-    "(facebookresearch/dinov3 .pth: checkpoint=FILE with a timm vit_*_dinov3 model) or timm's "
-    "pretrained weights (pretrained=True)")
 
 
 # Most specific first: the first format whose test passes names the checkpoint. Each test asks for
@@ -75,14 +74,15 @@ HF_DINOV3_UNSUPPORTED = (
 FORMATS: Tuple[WeightFormat, ...] = (
     WeightFormat('hf-dinov3', 'Hugging Face DINOv3ViTModel',
                  _any_match(r'layer\.\d+\.(attention\.[qkvo]_proj|mlp\.(up|down|gate)_proj)\.weight'),
-                 _refuse, 'timm', unsupported=HF_DINOV3_UNSUPPORTED),
+                 convert_hf_dinov3, 'timm', timm_converts=True, fit_model=fit_dinov3_model,
+                 shell=dinov3_shell),
     WeightFormat('hf-dinov2-reg', 'Hugging Face Dinov2WithRegistersModel',
                  _all(_has('embeddings.register_tokens'),
                       _any_match(_HF_LAYER + r'(layer_scale1\.lambda1|norm1\.weight)')),
-                 convert_hf_dinov2, 'timm', timm_converts=True),
+                 convert_hf_dinov2, 'timm', timm_converts=True, shell=dinov2_shell),
     WeightFormat('hf-dinov2', 'Hugging Face Dinov2Model',
                  _any_match(_HF_LAYER + r'(layer_scale1\.lambda1|norm1\.weight)'),
-                 convert_hf_dinov2, 'bicubic', timm_converts=True),
+                 convert_hf_dinov2, 'bicubic', timm_converts=True, shell=dinov2_shell),
     WeightFormat('hf-vit', 'Hugging Face ViTModel',
                  _any_match(_HF_LAYER + r'layernorm_before\.weight'), convert_hf_vit, 'bicubic'),
     WeightFormat('mmseg-vit', 'mmsegmentation VisionTransformer',
@@ -91,14 +91,22 @@ FORMATS: Tuple[WeightFormat, ...] = (
                  _any_match(r'layers\.\d+\.attn\.qkv\.weight'), convert_openmmlab_vit, 'bicubic'),
     WeightFormat('mae', 'MAE pretraining (facebookresearch/mae)',
                  _any_match(r'decoder_(embed|blocks|pred)'), convert_mae, 'bicubic'),
+    # no absolute position embeddings (RoPE on normalised patch coordinates): nothing to interpolate
+    WeightFormat('dinov3', 'DINOv3 (facebookresearch)',
+                 _all(_has('storage_tokens'), _any_match(r'blocks\.\d+\.attn\.qkv\.weight')),
+                 convert_dinov3, 'timm', timm_converts=True, fit_model=fit_dinov3_model,
+                 shell=dinov3_shell),
     WeightFormat('dinov2-reg', 'DINOv2 with registers (facebookresearch)',
-                 _has('register_tokens', 'pos_embed'), mark_dinov2, 'timm', timm_converts=True),
+                 _has('register_tokens', 'pos_embed'), mark_dinov2, 'timm', timm_converts=True,
+                 shell=dinov2_shell),
     WeightFormat('dinov2', 'DINOv2 (facebookresearch)',
                  lambda keys: 'mask_token' in keys and 'pos_embed' in keys and
-                 any(k.startswith('blocks.') for k in keys), mark_dinov2, 'dinov2', timm_converts=True),
-    WeightFormat('beit', 'BEiT (microsoft/unilm)',
-                 _any_match(r'(blocks\.\d+\.attn\.(q_bias|relative_position_bias_table)|'
-                            r'rel_pos_bias\.relative_position_bias_table|lm_head\.)'),
+                 any(k.startswith('blocks.') for k in keys), mark_dinov2, 'dinov2', timm_converts=True,
+                 shell=dinov2_shell),
+    WeightFormat('beit', 'BEiT (microsoft/unilm)',  # (timm's DINOv3 _qkvb has q_bias and registers)
+                 lambda keys: 'reg_token' not in keys and _any_match(
+                     r'(blocks\.\d+\.attn\.(q_bias|relative_position_bias_table)|'
+                     r'rel_pos_bias\.relative_position_bias_table|lm_head\.)')(keys),
                  convert_beit, 'timm'),
     WeightFormat('timm', 'timm', _has('patch_embed.proj.weight'), _keep, 'timm'),
 )
@@ -154,7 +162,7 @@ def unknown_layout_error(source: str, state_dict: StateDict, model_name: str) ->
     for k in state_dict:
         top[k.split('.')[0]] = top.get(k.split('.')[0], 0) + 1
     seen = ', '.join(f"{name} ({n})" for name, n in list(top.items())[:12])
-    known = ', '.join(f.title for f in FORMATS if not f.unsupported)
+    known = ', '.join(f.title for f in FORMATS)
     return CheckpointError(
         f"{source}: unknown checkpoint layout for {model_name}, none of its {len(state_dict)} "
         f"tensors fit. Seen: top-level names {seen}; keys {key_patterns(list(state_dict), 8)}. "
@@ -165,12 +173,3 @@ def unknown_layout_error(source: str, state_dict: StateDict, model_name: str) ->
 def describe_keys(state_dict: StateDict, limit: int = 8) -> str:
     """'66 tensors: embeddings.cls_token, layer.*.norm1.weight (x12), ...': what a checkpoint holds."""
     return f"{len(state_dict)} tensors: {key_patterns(list(state_dict), limit)}"
-
-
-def unsupported_layout_error(source: str, fmt: WeightFormat, state_dict: StateDict,
-                             model_name: Optional[str] = None) -> CheckpointError:
-    """The error for a recognised layout that cannot be loaded yet (:attr:`WeightFormat.unsupported`)."""
-    into = (f" It was to be loaded into {model_name}; strict_load=False would load only the few "
-            f"tensors whose names already match." if model_name else '')
-    return CheckpointError(f"{source}: {fmt.title} layout, not supported yet: {fmt.unsupported}. "
-                           f"The checkpoint holds {describe_keys(state_dict)}.{into}")

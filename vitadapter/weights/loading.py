@@ -4,7 +4,8 @@ The steps, each in its own module:
 
 1. read the file or Hugging Face folder safely (:mod:`.reading`);
 2. take the ViT out of larger checkpoints and recognise its layout (:mod:`.formats`);
-3. convert it to timm's layout (:mod:`.convert_hf`, :mod:`.convert_mm`, :mod:`.convert_timm_family`);
+3. convert it to timm's layout (:mod:`.convert_hf`, :mod:`.convert_mm`, :mod:`.convert_timm_family`,
+   :mod:`.convert_dinov3`) and check it fits the model's variant (:attr:`WeightFormat.fit_model`);
 4. let the timm model's own ``checkpoint_filter_fn`` adapt it (original DINOv2 keys, position
    embeddings resized to the model's grid with ``resample_abs_pos_embed``, patch embeddings to its
    patch size with ``resample_patch_embed``), so what timm can load, vitadapter loads the same way;
@@ -27,10 +28,9 @@ import torch
 import torch.nn as nn
 
 from .formats import FORMATS_BY_NAME, UNKNOWN, WeightFormat, describe_keys, detect_format, key_patterns, \
-    split_vit, unknown_layout_error, unsupported_layout_error
+    split_vit, unknown_layout_error
 from .interpolation import POS_EMBED_INTERPOLATIONS, check_interpolation
 from .reading import Checkpoint, CheckpointError, read_checkpoint
-from .renaming import Conversion
 
 HEAD_PREFIXES = ('head.', 'fc_norm.', 'attn_pool.', 'head_drop.')
 OUTSIDE_VIT = 'outside the ViT'
@@ -55,6 +55,12 @@ def model_title(model: nn.Module) -> str:
     """'timm's vit_small_patch16_224 (VisionTransformer)', or the class name alone."""
     name = (getattr(model, 'pretrained_cfg', None) or {}).get('architecture')
     return f"timm's {name} ({type(model).__name__})" if name else type(model).__name__
+
+
+def wrong_variant_error(source: str, fmt: WeightFormat, problems: Sequence[str]) -> CheckpointError:
+    """The error for weights that need another variant of the model (``WeightFormat.fit_model``)."""
+    return CheckpointError(f"{source} ({fmt.title} layout) does not fit the model: " + '; '.join(problems)
+                           + ". (strict_load=False loads it anyway; the load report then lists what is lost)")
 
 
 def incomplete_error(source: str, fmt: WeightFormat, state_dict: Mapping[str, torch.Tensor],
@@ -112,14 +118,22 @@ class LoadReport:
 def config_notes(hf_config: Optional[dict], model: nn.Module) -> List[str]:
     """What a Hugging Face ``config.json`` says that the weights cannot: a LayerNorm epsilon
     other than the timm model's (HF ``ViTConfig`` defaults to 1e-12; timm and the original JAX
-    ViT use 1e-6). Features then differ slightly (~1e-5 relative)."""
+    ViT use 1e-6; features then differ slightly, ~1e-5 relative), a RoPE base (DINOv3
+    ``rope_theta``) other than the model's."""
+    notes = []
     eps = (hf_config or {}).get('layer_norm_eps')
     norm = next((m for m in model.modules() if isinstance(m, nn.LayerNorm)), None)
-    if eps is None or norm is None or math.isclose(eps, norm.eps, rel_tol=1e-3):
-        return []
-    return [f"the Hugging Face config has layer_norm_eps={eps:g}; the timm model's LayerNorms use "
-            f"eps={norm.eps:g} (features differ slightly; timm.create_model(..., norm_layer=...) "
-            f"can change it)"]
+    if eps is not None and norm is not None and not math.isclose(eps, norm.eps, rel_tol=1e-3):
+        notes.append(f"the Hugging Face config has layer_norm_eps={eps:g}; the timm model's LayerNorms use "
+                     f"eps={norm.eps:g} (features differ slightly; timm.create_model(..., norm_layer=...) "
+                     f"can change it)")
+    theta = (hf_config or {}).get('rope_theta')
+    temperature = getattr(getattr(model, 'rope', None), 'temperature', None)
+    if theta is not None and temperature is not None and not math.isclose(theta, temperature, rel_tol=1e-6):
+        notes.append(f"the Hugging Face config has rope_theta={theta:g}; the timm model's RoPE uses "
+                     f"{temperature:g} (features differ; timm.create_model(..., rope_temperature=...) "
+                     f"can change it)")
+    return notes
 
 
 def _filter_fn(model: nn.Module):
@@ -212,8 +226,10 @@ def load_checkpoint(model: nn.Module, checkpoint: CheckpointLike, strict: bool =
     model's are resized now with the rule's antialias setting (bicubic to the size; DINOv2's
     scale-factor offset has no load-time counterpart). The report records the rule so the model
     can interpolate the same way at run time (``TimmViTTrunk`` does).
-    An unknown layout of which nothing fits the model, or a recognised one not supported yet
-    (Hugging Face DINOv3), raises :class:`CheckpointError` listing what the checkpoint holds.
+    An unknown layout of which nothing fits the model raises :class:`CheckpointError` listing what
+    the checkpoint holds; so do weights that need another variant of the model (DINOv3 with q/v
+    biases into a model without them, SwiGLU into MLP: see :attr:`WeightFormat.fit_model`), naming
+    the model to use (strict=False loads them anyway; the report then says what was lost).
     strict: a checkpoint that leaves tensors of the model as initialised raises
     :class:`CheckpointError` (saying what it holds and what was expected); classifier head tensors
     and those under the ``optional`` key prefixes (parts the caller prunes, see
@@ -222,14 +238,11 @@ def load_checkpoint(model: nn.Module, checkpoint: CheckpointLike, strict: bool =
     ck = _as_checkpoint(checkpoint)
     vit, found_prefix, outside = split_vit(ck.state_dict, prefix)
     fmt = detect_format(vit)
-    if fmt.unsupported:
-        if strict:
-            raise unsupported_layout_error(ck.source, fmt, vit, model_title(model))
-        conversion = Conversion(vit)
-        conversion.notes.append(f"{fmt.title} layout, not supported yet: only tensors whose names "
-                                f"already match were loaded; {fmt.unsupported}")
-    else:
-        conversion = fmt.convert(vit)
+    conversion = fmt.convert(vit)
+    problems = fmt.fit_model(conversion, model) if fmt.fit_model is not None else []
+    if problems and strict:
+        raise wrong_variant_error(ck.source, fmt, problems)
+    conversion.notes += problems
     interp = pos_embed_interp or fmt.pos_embed_interp
     check_interpolation(interp)
     report = load_into_timm_model(model, conversion.state_dict, ck.source, strict=False,
@@ -251,3 +264,29 @@ def load_checkpoint(model: nn.Module, checkpoint: CheckpointLike, strict: bool =
         error.report = report
         raise error
     return report
+
+
+def pretrained_source(model: nn.Module) -> str:
+    """Where timm took a model's pretrained weights from, as timm resolves it: 'hf-hub:timm/NAME',
+    a URL or a local file (``pretrained_cfg_overlay=dict(file=...)``)."""
+    cfg = dict(getattr(model, 'pretrained_cfg', None) or {})
+    try:
+        from timm.models._builder import _resolve_pretrained_source  # timm's own order of sources
+        kind, location = _resolve_pretrained_source(cfg)
+    except (ImportError, AssertionError):
+        order = (('file', 'file'), ('hf-hub', 'hf_hub_id'), ('url', 'url'))
+        kind, location = next(((k, cfg[c]) for k, c in order if cfg.get(c)), ('', ''))
+    if isinstance(location, tuple):  # (hub id, file name)
+        location = '/'.join(location)
+    if kind == 'state_dict':
+        location = 'a state dict given in pretrained_cfg'
+    name = '.'.join(p for p in (cfg.get('architecture'), cfg.get('tag')) if p)
+    where = f"hf-hub:{location}" if kind == 'hf-hub' else str(location or 'an unknown source')
+    return f"timm's pretrained {name or type(model).__name__} ({where})"
+
+
+def pretrained_report(model: nn.Module) -> LoadReport:
+    """The :class:`LoadReport` of a model timm built with ``pretrained=True``: timm loaded every
+    tensor of it strictly (its classifier head aside), through its own checkpoint filter."""
+    return LoadReport(source=pretrained_source(model), loaded=len(model.state_dict()))
+
