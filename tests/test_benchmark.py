@@ -120,6 +120,41 @@ def test_grad_checkpointing_lowers_the_memory_of_a_train_step(tmp_path):
     assert call['simple-cp'] < 0.7 * call['simple']
 
 
+def test_frozen_memory_defaults_and_refusal(capsys):
+    args = parse_args(['--frozen-memory'])
+    assert (args.mode, args.memory, args.model, args.batch, args.size) == \
+        ('train', True, 'vit_small_patch16_dinov3', 2, [(512, 512)])
+    assert args.variants == ['simple', 'simple-frozen', 'adapter', 'adapter-extractors']
+    plain = parse_args([])
+    assert (plain.mode, plain.memory, plain.batch) == ('forward', False, 1)
+    with pytest.raises(SystemExit):
+        parse_args(['--frozen-memory', '--mode', 'forward'])
+    assert 'drop --mode forward' in capsys.readouterr().err
+
+
+def test_frozen_memory_compares_each_frozen_variant_with_its_fine_tuned_one(tmp_path, capsys):
+    out = tmp_path / 'r.json'
+    main(['--frozen-memory', '--model', 'vit_tiny_patch16_224', '--size', '64', '64', '--no-flops',
+          '--json', str(out)] + FAST)
+    result = json.loads(out.read_text())
+    peak, call, trainable = result['peak_mib'], result['call_mib'], {
+        r['label']: r['trainable'] for r in result['rows']}
+    pairs = {'simple-frozen': 'simple', 'adapter-extractors': 'adapter'}
+    assert set(result['peak_vs_finetuned']) == set(result['call_vs_finetuned']) == set(pairs)
+    for frozen, tuned in pairs.items():  # the same float divisions: exactly equal
+        assert result['peak_vs_finetuned'][frozen] == peak[frozen] / peak[tuned]
+        assert result['call_vs_finetuned'][frozen] == call[frozen] / call[tuned]
+    # the frozen variants train everything but the trunk (ViT-Ti's blocks up to the last one used)
+    trunk = sum(p.numel() for p in ViTPyramid('vit_tiny_patch16_224', img_size=64).trunk.parameters())
+    assert trainable['simple-frozen'] == trainable['simple'] - trunk
+    assert result['params']['simple-frozen'] == result['params']['simple']
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith('machine: ') and 'mode train' in printed[1]
+    lines = printed[printed.index('frozen vs fine-tuned (memory of a training step, frozen / fine-tuned):') + 1:]
+    assert [line.split()[:3] for line in lines] == [['simple-frozen', '/', 'simple'],
+                                                   ['adapter-extractors', '/', 'adapter']]
+
+
 def test_config_mode_segmentors_train_with_real_losses(tmp_path, capsys):
     out = tmp_path / 'r.json'
     variants = ['trunk', 'backbone', 'segmentor', 'mmseg-f2p-segmentor', 'mmseg-mln-segmentor']

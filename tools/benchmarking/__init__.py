@@ -8,6 +8,8 @@
         --variants mmseg-f2p-segmentor segmentor --mode train --batch 2 --memory
     python tools/benchmark.py --model vit_base_patch16_224 --variants simple --dtype fp32 bf16 --compile both
     python tools/benchmark.py --model vit_small_patch16_224 --sizes 256 384 512 --json r.json --csv r.csv --plot r.png
+    python tools/benchmark.py --frozen-memory                       # DINOv3-S, 2x3x512x512
+    python tools/benchmark.py --frozen-memory --size 256 256 --repeats 1 --warmup 0 --no-flops
 
 Input: a timm model name (``--model``) or an mmseg config (``--config``; its backbone's
 ``model_name`` is the ViT of the model-level variants, its model is the whole segmentor).
@@ -17,12 +19,18 @@ Variants, backbone level (the ViT is ``--model``, or the config backbone's):
   feature2pyramid  ViTPyramid with the channel-keeping pyramid, one block per level
   simple           ViTPyramid's default: channel-halving pyramid (C/4, C/2, C, C), one block per level
   simple-cp        the same with grad checkpointing of the trunk's blocks
+  simple-frozen    the same on a frozen trunk (``freeze_trunk=True``: only the pyramid trains)
   vitdet           the ViTDet pyramid (1x1 + 3x3 output convs to 256 channels), one block per level
   vitdet-last      the ViTDet pyramid fed by the last block only, as in ViTDet
   maps / input     patch-14 trunks only: the two grid mappings (default pyramid)
   adapter          ViTAdapter with the paper's settings for the trunk's width (192: Tiny, 384: Small,
                    768: Base, 1024: Large; other widths: Small's), 4 interactions
   adapter-cp       the same with grad checkpointing of blocks, injectors and extractors
+  adapter-extractors
+                   the DINOv3 segmentation adapter: ``ViTAdapter(injectors=False,
+                   freeze_trunk=True)`` with DINOv3's defaults (16 heads, value ratio 0.5, the
+                   blocks [2, 5, 8, 11] of 12): the frozen trunk run once without gradients,
+                   extractors only
   trunk-f2p        the timm trunk + mmseg's ``Feature2Pyramid`` (BN)
   trunk-mln        the timm trunk + mmseg's ``MultiLevelNeck`` (C channels at every level)
   mmseg-vit        mmseg's own ``VisionTransformer`` with the trunk's width, depth (up to the last
@@ -71,6 +79,14 @@ _for_cpu`` and its backward), so this tool adds them with torch's own attention 
 Not counted: element-wise work (norms, activations, softmax outside the fused kernels),
 interpolation, pooling, and ViTAdapter's deformable-attention sampling (its linear layers are).
 
+--frozen-memory: peak training memory with a frozen vs a fine-tuned trunk. It sets ``--mode train
+--memory`` and, unless given, ``--model vit_small_patch16_dinov3 --batch 2 --variants simple
+simple-frozen adapter adapter-extractors`` (input 512x512 unless ``--size``). Under the table, each
+frozen variant measured beside its fine-tuned counterpart (``simple-frozen`` / ``simple``,
+``adapter-extractors`` / ``adapter``) gets a line: its peak MiB and call MiB over the counterpart's,
+and the trainable parameters of both; the JSON has them as ``peak_vs_finetuned`` and
+``call_vs_finetuned`` (any run measuring memory of such a pair prints them).
+
 --memory: peak memory per variant, each in a fresh process. On a CPU from the kernel's resident-set
 counters (``VmRSS``, and ``VmHWM``, the peak, reset through ``/proc/self/clear_refs`` before the
 measured call; Linux only); on a GPU from ``torch.cuda.max_memory_allocated``. After the model is
@@ -105,6 +121,7 @@ Modules (one idea each; ``tools/benchmark.py`` runs :func:`cli.main`):
   memory             peak memory of one call, in a fresh process
   profiling          ``--profile``: the most expensive operators
   runner             one input size: every setting timed, counted, measured -> result rows
+  frozen             frozen vs fine-tuned: the memory ratios of the frozen variants
   machine            the machine record (CPU, instruction sets, torch, threads, MKL, oneDNN)
   table, files, plot the printed tables, ``--json`` / ``--csv``, ``--plot``
 """

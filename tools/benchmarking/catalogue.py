@@ -1,18 +1,27 @@
 """The variants the benchmark knows, by name: their ViTPyramid / ViTAdapter settings, the mmseg
-baselines, the variants that need ``--config``, and the defaults."""
+baselines, the variants that need ``--config``, the frozen-trunk variants and their fine-tuned
+counterparts, and the defaults."""
 
 VARIANTS = {
     'trunk': dict(),
     'feature2pyramid': dict(pyramid='feature2pyramid'),
     'simple': dict(pyramid='simple'),
     'simple-cp': dict(pyramid='simple', grad_checkpointing=True),
+    'simple-frozen': dict(pyramid='simple', freeze_trunk=True),
     'vitdet': dict(pyramid='simple', out_channels=256),
     'vitdet-last': dict(pyramid='simple', out_channels=256, out_indices=(-1,)),
     'maps': dict(grid_mapping='maps'),
     'input': dict(grid_mapping='input'),
     'adapter': dict(),
     'adapter-cp': dict(grad_checkpointing=True),
+    # the DINOv3 segmentation adapter: no arch, so DINOv3's defaults (16 heads, value ratio 0.5)
+    'adapter-extractors': dict(arch=None, injectors=False, freeze_trunk=True),
 }
+# a frozen-trunk variant -> the same model fine-tuned (``--frozen-memory`` compares them)
+FROZEN_PAIRS = {'simple-frozen': 'simple', 'adapter-extractors': 'adapter'}
+FROZEN_MEMORY_VARIANTS = ['simple', 'simple-frozen', 'adapter', 'adapter-extractors']
+FROZEN_MEMORY_MODEL = 'vit_small_patch16_dinov3'
+FROZEN_MEMORY_BATCH = 2
 MMSEG_VARIANTS = ('trunk-f2p', 'trunk-mln', 'mmseg-vit', 'mmseg-f2p', 'mmseg-mln')
 CONFIG_VARIANTS = ('backbone', 'segmentor', 'stock-head-segmentor', 'mmseg-f2p-segmentor',
                    'mmseg-mln-segmentor', 'adapter-segmentor')

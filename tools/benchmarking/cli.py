@@ -6,7 +6,8 @@ from typing import List
 
 import torch
 
-from .catalogue import ALL_VARIANTS, CONFIG_VARIANTS, DEFAULT_CONFIG_VARIANTS, DEFAULT_VARIANTS
+from .catalogue import (ALL_VARIANTS, CONFIG_VARIANTS, DEFAULT_CONFIG_VARIANTS, DEFAULT_VARIANTS,
+                        FROZEN_MEMORY_BATCH, FROZEN_MEMORY_MODEL, FROZEN_MEMORY_VARIANTS)
 from .files import write_csv, write_json
 from .machine import describe, machine_record
 from .plot import write_plot
@@ -27,12 +28,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--size', type=int, nargs=2, action='append', metavar=('H', 'W'),
                         help='input size; repeat for several (default 512 512)')
     parser.add_argument('--sizes', type=int, nargs='+', metavar='N', help='square input sizes')
-    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--batch', type=int, default=None,
+                        help=f'images per call (default 1; {FROZEN_MEMORY_BATCH} with --frozen-memory)')
     parser.add_argument('--variants', nargs='+', default=None, choices=ALL_VARIANTS,
                         help=f'default: {" ".join(DEFAULT_VARIANTS)} '
                              f'(with --config: {" ".join(DEFAULT_CONFIG_VARIANTS)})')
-    parser.add_argument('--mode', choices=('forward', 'train'), default='forward',
-                        help='forward pass (eval, no grad) or training step (forward, backward, AdamW)')
+    parser.add_argument('--mode', choices=('forward', 'train'), default=None,
+                        help='forward pass (eval, no grad; the default) or training step (forward, '
+                             'backward, AdamW; the default with --frozen-memory)')
     parser.add_argument('--segmentor-forward', choices=('tensor', 'predict'), default='tensor',
                         help="segmentors in forward mode: mode='tensor' (logits) or test_step (predict)")
     parser.add_argument('--dtype', nargs='+', default=['fp32'], choices=sorted(DTYPES),
@@ -45,6 +48,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
     parser.add_argument('--memory', action='store_true',
                         help='also measure the peak memory of one call per variant (fresh processes)')
+    parser.add_argument('--frozen-memory', action='store_true',
+                        help=f'peak training memory, frozen vs fine-tuned trunk: --mode train --memory, '
+                             f'default variants {" ".join(FROZEN_MEMORY_VARIANTS)}, model '
+                             f'{FROZEN_MEMORY_MODEL}, batch {FROZEN_MEMORY_BATCH}; prints each frozen '
+                             f'variant\'s memory over its fine-tuned one\'s')
     parser.add_argument('--no-flops', dest='flops', action='store_false', help='do not count FLOPs')
     parser.add_argument('--repeats', type=int, default=7)
     parser.add_argument('--warmup', type=int, default=2)
@@ -60,6 +68,18 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
     """Defaults that depend on other options, and refusals with the reason."""
+    if args.frozen_memory:
+        if args.mode == 'forward':
+            parser.error('--frozen-memory measures training steps: drop --mode forward')
+        args.mode, args.memory = 'train', True
+        if args.config is None and args.model is None:
+            args.model = FROZEN_MEMORY_MODEL
+        if args.variants is None:
+            args.variants = list(FROZEN_MEMORY_VARIANTS)
+        if args.batch is None:
+            args.batch = FROZEN_MEMORY_BATCH
+    args.mode = args.mode or 'forward'
+    args.batch = 1 if args.batch is None else args.batch
     if args.config is None and args.model is None:
         args.model = 'vit_base_patch16_224'
     if args.cfg_options:

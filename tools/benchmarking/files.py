@@ -7,7 +7,8 @@ from typing import List
 CSV_FIELDS = ['label', 'variant', 'height', 'width', 'batch', 'mode', 'dtype', 'compiled',
               'channels_last', 'grad_checkpointing', 'device', 'threads', 'seconds', 'ratio',
               'images_per_s', 'first_seconds', 'gflop', 'gflop_per_s', 'params', 'trainable',
-              'peak_mib', 'call_mib', 'peak_ratio', 'call_ratio']
+              'peak_mib', 'call_mib', 'peak_ratio', 'call_ratio', 'finetuned', 'peak_vs_finetuned',
+              'call_vs_finetuned']
 
 
 def write_json(path: str, args: argparse.Namespace, rows: List[dict], machine: dict) -> None:
@@ -21,6 +22,9 @@ def write_json(path: str, args: argparse.Namespace, rows: List[dict], machine: d
                 'peak_ratio', 'call_ratio'):
         if key in first[0]:
             result[key] = {r['label']: r[key] for r in first}
+    for key in ('peak_vs_finetuned', 'call_vs_finetuned'):  # frozen variants only
+        if any(key in r for r in first):
+            result[key] = {r['label']: r[key] for r in first if key in r}
     with open(path, 'w') as f:
         json.dump(result, f, indent=2, default=str)
 

@@ -7,6 +7,7 @@ import torch
 
 from .cases import build_case, compile_in_place
 from .flops import count_flops
+from .frozen import add_frozen_ratios
 from .memory import peak_memory_mib
 from .profiling import profile_table
 from .settings import Setting
@@ -50,4 +51,5 @@ def run_size(args: argparse.Namespace, settings: Dict[str, Setting], size: Tuple
         if label in profiles:
             row['profile'] = profiles[label]
         rows.append(row)
+    add_frozen_ratios(rows)
     return rows

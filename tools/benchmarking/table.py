@@ -2,6 +2,8 @@
 import argparse
 from typing import List
 
+from .frozen import frozen_lines
+
 
 def print_table(args: argparse.Namespace, rows: List[dict]) -> None:
     """One table: a title line, a header line, one line per variant (nothing else)."""
@@ -29,6 +31,8 @@ def print_table(args: argparse.Namespace, rows: List[dict]) -> None:
         line += f" {r['params'] / 1e6:8.2f}"
         if memory:
             line += f" {r['peak_mib']:9.1f} {r['peak_ratio']:6.2f} {r['call_mib']:9.1f} {r['call_ratio']:6.2f}"
+        print(line)
+    for line in frozen_lines(rows):
         print(line)
 
 

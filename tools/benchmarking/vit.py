@@ -67,8 +67,9 @@ def vit_geometry(spec: TrunkSpec) -> dict:
 
 
 def adapter_kwargs(spec: TrunkSpec, size: Tuple[int, int], variant: str) -> dict:
-    """ViTAdapter's kwargs for the trunk's model: the paper's arch of its width."""
+    """ViTAdapter's kwargs for the trunk's model: the paper's arch of its width (unless the variant
+    sets its own, as ``adapter-extractors``: DINOv3's defaults)."""
     width = vit_geometry(spec)['embed_dims']
     arch = ADAPTER_ARCH_BY_WIDTH.get(width, 'small')
-    return dict(arch=arch, model_name=spec.model_name, img_size=tuple(size), drop_path_rate=0.0,
-                **VARIANTS.get(variant, {}))
+    return {**dict(arch=arch, model_name=spec.model_name, img_size=tuple(size), drop_path_rate=0.0),
+            **VARIANTS.get(variant, {})}
