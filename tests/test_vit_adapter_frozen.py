@@ -147,7 +147,8 @@ def test_loads_a_full_adapter_state_dict_where_keys_overlap():
                   deform_ratio=0.5)
     model = frozen_adapter()
     norm = ['trunk.model.norm.weight', 'trunk.model.norm.bias']
-    for with_cls, missing in [(True, norm), (False, ['trunk.model.cls_token', 'trunk.model.reg_token'] + norm)]:
+    prefix = ['trunk.model.cls_token', 'trunk.model.reg_token']
+    for with_cls, missing in [(True, norm), (False, prefix + norm)]:
         full = ViTAdapter(**common, with_cls_token=with_cls)
         state = full.state_dict()
         result = model.load_state_dict(state, strict=False)

@@ -5,7 +5,8 @@
 # reaches is a FLOOR for the recipe, what the spatial prior and the extractors learn on their own
 # over random ViT features, not a result of it (the recipe's point is a frozen PRETRAINED trunk,
 # e.g. DINOv3). Compare it with the UperNet config, whose trunk trains.
-#   python tools/train.py configs/vit_adapter/upernet_vit-adapter-t16-frozen-extractors-scratch_1000it_camvid-176x176.py \
+#   python tools/train.py \
+#       configs/vit_adapter/upernet_vit-adapter-t16-frozen-extractors-scratch_1000it_camvid-176x176.py \
 #       --data-root ../shared/data/camvid
 _base_ = ['../vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py']
 model = dict(
