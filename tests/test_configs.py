@@ -34,6 +34,8 @@ def shrink(cfg: Config) -> Config:
             backbone.out_indices = list(range(4))[-len(backbone.out_indices):]
     elif backbone.type == 'ViTAdapter':  # 4 blocks, one per interaction
         backbone.update(img_size=SIZE[0], depth=4, interaction_indexes=None, pretrained=False)
+        if backbone.get('trunk_layers') is not None:  # injectors=False: the default, 4 of 4 blocks
+            backbone.trunk_layers = None
     if cfg.model.get('test_cfg', {}).get('mode') == 'slide':
         cfg.model.test_cfg.update(crop_size=SIZE, stride=(48, 48))
     return cfg
@@ -61,6 +63,12 @@ def test_every_config_is_listed():
                      'vitpyramid/linear_vit-s16-dinov3-frozen-last4_40k_ade20k-512x512.py',
                      'vitpyramid/upernet_vit-s16-dinov3_160k_ade20k-512x512.py',
                      'vitpyramid/upernet_vit-b16-dinov3_160k_ade20k-512x512.py',
+                     'mask2former/mask2former_vit-s16-augreg_160k_ade20k-512x512.py',
+                     'mask2former/mask2former_vit-adapter-s-deit_160k_ade20k-512x512.py',
+                     'mask2former/mask2former_vit-s16-dinov3_160k_ade20k-512x512.py',
+                     'mask2former/mask2former_vit-b16-dinov3_160k_ade20k-512x512.py',
+                     'mask2former/mask2former_vit-adapter-s16-dinov3-frozen-extractors_40k_ade20k-512x512.py',
+                     'mask2former/mask2former_vit-t16-scratch_1000it_camvid-176x176.py',
                      'demo/upernet_vit-t16_400it_shapes-96x96.py'):
         assert required in names
 

@@ -119,6 +119,30 @@ def test_layer_decay_register_tokens_and_errors(tmp_path, shapes_root):
         build_optim_wrapper(torch.nn.Linear(2, 2), wrapper)
 
 
+def test_layer_decay_custom_keys(tmp_path, shapes_root):
+    """mmengine's custom_keys on top of layer decay: the longest key in the name wins; lr_mult
+    multiplies the layer scale, decay_mult the weight decay."""
+    cfg = prepare_config(tiny_cfg(tmp_path, shapes_root))
+    init_default_scope('mmseg')
+    model = MODELS.build(cfg.model)
+    wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1.0, weight_decay=0.05),
+                   constructor='ViTLayerDecayOptimizerConstructor',
+                   paramwise_cfg=dict(layer_decay_rate=0.5, custom_keys={
+                       'decode_head': dict(lr_mult=4.0), 'decode_head.conv_seg': dict(decay_mult=0.0),
+                       'backbone.trunk': dict(lr_mult=0.1, decay_mult=2.0)}))
+    groups = build_optim_wrapper(model, wrapper).optimizer.param_groups
+    g = {n: grp for grp in groups for n in grp['param_names']}
+    vit = 'backbone.trunk.model.'
+    assert g[vit + 'blocks.3.attn.qkv.weight']['lr'] == pytest.approx(0.1 * 0.5)
+    assert g[vit + 'blocks.3.attn.qkv.weight']['weight_decay'] == pytest.approx(0.1)
+    assert g[vit + 'blocks.3.attn.qkv.bias']['weight_decay'] == 0.0  # 1-D: none, whatever the mult
+    head = [n for n in g if n.startswith('decode_head.') and not n.startswith('decode_head.conv_seg')]
+    assert head and all(g[n]['lr'] == 4.0 for n in head)
+    # the longer key wins: conv_seg keeps lr x1 and loses its weight decay
+    assert g['decode_head.conv_seg.weight']['lr'] == 1.0 and g['decode_head.conv_seg.weight']['weight_decay'] == 0.0
+    assert g['backbone.neck.levels.0.0.weight']['lr'] == 1.0
+
+
 # ------------------------------------------------------------------------------ head channels
 def test_head_in_channels_follow_feature_info(tmp_path, shapes_root):
     """The segmentor (ViTEncoderDecoder) fills 'auto' when mmseg builds it: no config pre-processing."""

@@ -9,7 +9,10 @@ timm supports works, and follows the BEiT / MAE / ViT-Adapter convention:
   layer ``i + 1``; with ``L`` blocks, layer ``l`` gets ``lr * layer_decay_rate ** (L + 1 - l)``;
 * the final norm, the pyramid neck, the adapter and the heads get the full ``lr``;
 * no weight decay on 1-D parameters (norms, biases, layer-scale gammas) nor on what the trunk
-  names in ``no_weight_decay()`` (position embeddings, class/register/distillation tokens).
+  names in ``no_weight_decay()`` (position embeddings, class/register/distillation tokens);
+* ``paramwise_cfg.custom_keys`` as in mmengine (the longest key contained in a parameter's name
+  wins): its ``lr_mult`` multiplies the layer-decay scale, its ``decay_mult`` the weight decay
+  (Mask2Former's query and level embeddings: ``dict(lr_mult=1.0, decay_mult=0.0)``).
 
 Config::
 
@@ -61,12 +64,18 @@ class ViTLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
                 lr_scale[base + name] = decay_rate ** (top - layer)
             no_decay.update(base + n for n in getattr(trunk.model, 'no_weight_decay', lambda: ())())
 
+        custom_keys = dict(self.paramwise_cfg.get('custom_keys', {}))
+        by_length = sorted(custom_keys, key=len, reverse=True)
         groups: Dict[Tuple[float, float], dict] = {}
         for name, param in module.named_parameters():
             if not param.requires_grad:
                 continue
             scale = lr_scale.get(name, 1.0)
             weight_decay = 0.0 if (param.ndim <= 1 or name in no_decay) else (self.base_wd or 0.0)
+            key = next((k for k in by_length if k in prefix + name), None)
+            if key is not None:
+                scale *= float(custom_keys[key].get('lr_mult', 1.0))
+                weight_decay *= float(custom_keys[key].get('decay_mult', 1.0))
             group = groups.setdefault((scale, weight_decay), dict(
                 params=[], param_names=[], lr=self.base_lr * scale, lr_scale=scale,
                 weight_decay=weight_decay))
