@@ -18,13 +18,13 @@ need a model with q/v biases (``vit_*_patch16_dinov3_qkvb``, or ``qkv_bias=True`
 SwiGLU model (S+, H+, 7B). Biases that are all zero (the released distilled models) load into either.
 """
 import re
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import torch
 import torch.nn as nn
 
 from .reading import CheckpointError
-from .renaming import Conversion, StateDict, rename
+from .renaming import Conversion, StateDict, fuse_qkv, rename
 
 MASK_TOKEN = 'mask token (masked-image modelling only)'
 ROPE_PERIODS = 'RoPE periods (a buffer: timm recomputes them from the base, 100)'
@@ -127,39 +127,13 @@ HF_GATED_RULES = ((_LAYER + r'mlp\.gate_proj\.(weight|bias)', r'blocks.\1.mlp.w1
                   (_LAYER + r'mlp\.down_proj\.(weight|bias)', r'blocks.\1.mlp.w3.\2'))
 
 
-def _fuse_hf_qkv(state_dict: StateDict) -> StateDict:
-    """``layer.N.attention.{q,k,v}_proj`` -> ``layer.N.attention.qkv`` (official order q, k, v);
-    a missing bias (HF's k, or all three) is a zero one when any of the three has a bias."""
-    regex = re.compile(_LAYER + r'attention\.([qkv])_proj\.(weight|bias)')
-    parts: Dict[str, Dict[str, Dict[str, torch.Tensor]]] = {}
-    out: StateDict = {}
-    for key, value in state_dict.items():
-        match = regex.fullmatch(key)
-        if match is None:
-            out[key] = value
-            continue
-        block, which, kind = match.groups()
-        parts.setdefault(block, {}).setdefault(kind, {})[which] = value
-        out.setdefault(f'blocks.{block}.attn.qkv.{kind}', None)  # keep the block's key order
-    for block, kinds in parts.items():
-        weights = kinds.get('weight', {})
-        if sorted(weights) != ['k', 'q', 'v']:
-            raise CheckpointError(f"layer {block} has only the {sorted(weights)} attention projections; "
-                                  f"q, k and v are all needed")
-        out[f'blocks.{block}.attn.qkv.weight'] = torch.cat([weights[n] for n in 'qkv'])
-        biases = kinds.get('bias', {})
-        if biases:
-            out[f'blocks.{block}.attn.qkv.bias'] = torch.cat([
-                biases[n] if n in biases else weights[n].new_zeros(weights[n].shape[0]) for n in 'qkv'])
-    return {k: v for k, v in out.items() if v is not None}
-
-
 def convert_hf_dinov3(state_dict: StateDict) -> Conversion:
     """HF ``DINOv3ViTModel`` -> official DINOv3 layout (see module doc); ``mask_token`` dropped."""
     conv = Conversion(state_dict)
     conv.drop(MASK_TOKEN, ['embeddings.mask_token'])
     gated = any(re.match(_LAYER + r'mlp\.gate_proj\.', k) for k in conv.state_dict)
-    sd = _fuse_hf_qkv(conv.state_dict)
+    sd = fuse_qkv(conv.state_dict, _LAYER + r'attention\.([qkv])_proj\.(weight|bias)',
+                  'blocks.{block}.attn.qkv.{kind}', names=('q', 'k', 'v'), zero_missing_bias=True)
     conv.state_dict = rename(sd, HF_DINOV3_RULES + (HF_GATED_RULES if gated else HF_MLP_RULES))
     _check_no_k_bias(conv.state_dict)
     return conv

@@ -50,13 +50,17 @@ def rename(state_dict: StateDict, rules: Rules) -> StateDict:
     return out
 
 
-def fuse_qkv(state_dict: StateDict, pattern: str, target: str) -> StateDict:
+def fuse_qkv(state_dict: StateDict, pattern: str, target: str,
+             names: Tuple[str, str, str] = ('query', 'key', 'value'),
+             zero_missing_bias: bool = False) -> StateDict:
     """Concatenate separate q, k, v projections into one (3C, C) qkv projection.
 
-    pattern: a regex with groups (block, 'query'|'key'|'value', 'weight'|'bias'), matched in full.
+    pattern: a regex with groups (block, one of ``names``, 'weight'|'bias'), matched in full.
     target: the fused key, formatted with ``block`` and ``kind``
     ('blocks.{block}.attn.qkv.{kind}'). q/k/v weights (C, C) -> (3C, C); biases (C,) -> (3C,),
     in q, k, v order (the order timm's qkv layer and torch's in_proj use).
+    zero_missing_bias: a block whose projections have some biases but not all (HF DINOv3 has no
+    key bias) gets zeros for the missing ones; otherwise that is an error.
     """
     regex = re.compile(pattern)
     parts: Dict[Tuple[str, str], Dict[str, torch.Tensor]] = OrderedDict()
@@ -70,8 +74,11 @@ def fuse_qkv(state_dict: StateDict, pattern: str, target: str) -> StateDict:
         parts.setdefault((block, kind), {})[which] = value
         out.setdefault(target.format(block=block, kind=kind), None)  # keep the block's key order
     for (block, kind), qkv in parts.items():
+        weights = parts.get((block, 'weight'), {})
+        if kind == 'bias' and zero_missing_bias and all(n in weights for n in names):
+            qkv = {n: qkv[n] if n in qkv else weights[n].new_zeros(weights[n].shape[0]) for n in names}
         if len(qkv) != 3:
             raise CheckpointError(f"block {block} has only the {sorted(qkv)} {kind} projections; q, k "
                                   f"and v are all needed to build the fused qkv {kind}")
-        out[target.format(block=block, kind=kind)] = torch.cat([qkv[n] for n in ('query', 'key', 'value')])
+        out[target.format(block=block, kind=kind)] = torch.cat([qkv[n] for n in names])
     return out
