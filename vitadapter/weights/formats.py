@@ -30,21 +30,20 @@ class WeightFormat:
     """A checkpoint layout: how to recognise it, convert it, and interpolate its position grid.
 
     convert: state dict -> :class:`Conversion` in timm layout, or in a layout the timm model's own
-    ``checkpoint_filter_fn`` converts (``timm_converts`` says which: then a model is needed).
+    ``checkpoint_filter_fn`` converts (official DINOv2/DINOv3: then ``shell`` is given).
     pos_embed_interp: the interpolation the original implementation uses at other input sizes
     (a name in :data:`vitadapter.weights.interpolation.POS_EMBED_INTERPOLATIONS`).
     fit_model: (conversion, timm model) -> the problems that make the converted weights need
     another variant of the model (each naming the model to use); it may adapt the conversion to
     the model (recording what it drops). None: no check beyond the key and shape checks.
     shell: state dict -> a weightless timm model of the checkpoint's own geometry, whose
-    ``checkpoint_filter_fn`` converts a ``timm_converts`` layout when no model is given (export).
+    ``checkpoint_filter_fn`` finishes the conversion when no model is given (export).
     """
     name: str
     title: str
     detect: Callable[[List[str]], bool]
     convert: Callable[[StateDict], Conversion]
     pos_embed_interp: str
-    timm_converts: bool = False
     fit_model: Optional[Callable[[Conversion, nn.Module], List[str]]] = None
     shell: Optional[Callable[[StateDict], nn.Module]] = None
 
@@ -74,15 +73,15 @@ _HF_LAYER = r'encoder\.layer\.\d+\.'
 FORMATS: Tuple[WeightFormat, ...] = (
     WeightFormat('hf-dinov3', 'Hugging Face DINOv3ViTModel',
                  _any_match(r'layer\.\d+\.(attention\.[qkvo]_proj|mlp\.(up|down|gate)_proj)\.weight'),
-                 convert_hf_dinov3, 'timm', timm_converts=True, fit_model=fit_dinov3_model,
+                 convert_hf_dinov3, 'timm', fit_model=fit_dinov3_model,
                  shell=dinov3_shell),
     WeightFormat('hf-dinov2-reg', 'Hugging Face Dinov2WithRegistersModel',
                  _all(_has('embeddings.register_tokens'),
                       _any_match(_HF_LAYER + r'(layer_scale1\.lambda1|norm1\.weight)')),
-                 convert_hf_dinov2, 'timm', timm_converts=True, shell=dinov2_shell),
+                 convert_hf_dinov2, 'timm', shell=dinov2_shell),
     WeightFormat('hf-dinov2', 'Hugging Face Dinov2Model',
                  _any_match(_HF_LAYER + r'(layer_scale1\.lambda1|norm1\.weight)'),
-                 convert_hf_dinov2, 'bicubic', timm_converts=True, shell=dinov2_shell),
+                 convert_hf_dinov2, 'bicubic', shell=dinov2_shell),
     WeightFormat('hf-vit', 'Hugging Face ViTModel',
                  _any_match(_HF_LAYER + r'layernorm_before\.weight'), convert_hf_vit, 'bicubic'),
     WeightFormat('mmseg-vit', 'mmsegmentation VisionTransformer',
@@ -94,14 +93,14 @@ FORMATS: Tuple[WeightFormat, ...] = (
     # no absolute position embeddings (RoPE on normalised patch coordinates): nothing to interpolate
     WeightFormat('dinov3', 'DINOv3 (facebookresearch)',
                  _all(_has('storage_tokens'), _any_match(r'blocks\.\d+\.attn\.qkv\.weight')),
-                 convert_dinov3, 'timm', timm_converts=True, fit_model=fit_dinov3_model,
+                 convert_dinov3, 'timm', fit_model=fit_dinov3_model,
                  shell=dinov3_shell),
     WeightFormat('dinov2-reg', 'DINOv2 with registers (facebookresearch)',
-                 _has('register_tokens', 'pos_embed'), mark_dinov2, 'timm', timm_converts=True,
+                 _has('register_tokens', 'pos_embed'), mark_dinov2, 'timm',
                  shell=dinov2_shell),
     WeightFormat('dinov2', 'DINOv2 (facebookresearch)',
                  lambda keys: 'mask_token' in keys and 'pos_embed' in keys and
-                 any(k.startswith('blocks.') for k in keys), mark_dinov2, 'dinov2', timm_converts=True,
+                 any(k.startswith('blocks.') for k in keys), mark_dinov2, 'dinov2',
                  shell=dinov2_shell),
     WeightFormat('beit', 'BEiT (microsoft/unilm)',  # (timm's DINOv3 _qkvb has q_bias and registers)
                  lambda keys: 'reg_token' not in keys and _any_match(
@@ -112,8 +111,7 @@ FORMATS: Tuple[WeightFormat, ...] = (
 )
 FORMATS_BY_NAME: Dict[str, WeightFormat] = {f.name: f for f in FORMATS}
 # Layouts no test above recognises; the timm model's checkpoint_filter_fn may still (OpenAI CLIP...).
-UNKNOWN = WeightFormat('unknown', 'an unrecognised layout', lambda keys: True, _keep, 'timm',
-                       timm_converts=True)
+UNKNOWN = WeightFormat('unknown', 'an unrecognised layout', lambda keys: True, _keep, 'timm')
 
 
 def key_patterns(keys: List[str], limit: int = 10) -> str:
