@@ -73,10 +73,15 @@ PRIOR_STRIDES = (8, 16, 32)
 RangesT = Sequence[Sequence[int]]
 
 
+def slices_ending_at(ends: Sequence[int]) -> List[Tuple[int, int]]:
+    """Consecutive block slices from block 0, each ending at one of ``ends``, as [first, last]
+    pairs: [2, 5, 8, 11] -> [0, 2], [3, 5], [6, 8], [9, 11]."""
+    return [(start, end) for start, end in zip([0] + [e + 1 for e in ends[:-1]], ends)]
+
+
 def default_interactions(num_blocks: int, count: int = 4) -> List[Tuple[int, int]]:
     """``count`` equal slices of the blocks as [first, last] pairs: 12 -> [0, 2], [3, 5], ..."""
-    ends = evenly_spaced_blocks(num_blocks, count)
-    return [(start, end) for start, end in zip([0] + [e + 1 for e in ends[:-1]], ends)]
+    return slices_ending_at(evenly_spaced_blocks(num_blocks, count))
 
 
 def dinov3_trunk_layers(num_blocks: int) -> List[int]:
@@ -236,7 +241,7 @@ class ViTAdapter(nn.Module):
         else:
             taken = check_trunk_layers(trunk_layers, num_blocks) if trunk_layers is not None \
                 else dinov3_trunk_layers(num_blocks)
-            ranges = [(first, last) for first, last in zip([0] + [t + 1 for t in taken[:-1]], taken)]
+            ranges = slices_ending_at(taken)
             # the trunk runs its own forward pass on these blocks (with their final norm); the
             # blocks after the last one are pruned, the norm kept
             self.trunk.block_indices = taken
