@@ -15,7 +15,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...necks.adapter import tokens_to_maps
 from ...necks.adapter.deform_attn import DeformableAttention, ValueLevels
+from ...necks.adapter.geometry import value_levels
 from .layers import ConvGN, FeedForward, caffe2_xavier_
 from .positional import sine_positional_encoding
 
@@ -126,7 +128,6 @@ class MSDeformAttnPixelDecoder(nn.Module):
     def forward(self, features: List[torch.Tensor]) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         if len(features) != self.num_inputs:
             raise ValueError(f"pixel decoder built for {self.num_inputs} maps, got {len(features)}")
-        b = features[0].shape[0]
         tokens, pos, shapes = [], [], []
         for i, conv in enumerate(self.input_convs):
             x = conv(features[self.num_inputs - 1 - i])
@@ -136,15 +137,11 @@ class MSDeformAttnPixelDecoder(nn.Module):
             tokens.append(x.flatten(2).transpose(1, 2))
             pos.append(level_pos.flatten(2).transpose(1, 2))
             shapes.append((h, w))
-        spatial_shapes = torch.tensor(shapes, dtype=torch.long, device=features[0].device)
-        starts = torch.cat((spatial_shapes.new_zeros(1), spatial_shapes.prod(1).cumsum(0)[:-1]))
         reference = grid_reference_points(shapes, features[0].device)
         reference = reference[None, :, None, :].expand(1, -1, self.num_levels, 2)
         memory = self.encoder(torch.cat(tokens, 1), torch.cat(pos, 1),
-                              ValueLevels(spatial_shapes, starts, reference))
-        sizes = [h * w for h, w in shapes]
-        outs = [m.transpose(1, 2).reshape(b, -1, h, w)
-                for m, (h, w) in zip(memory.split(sizes, dim=1), shapes)]
+                              value_levels(shapes, reference, features[0].device))
+        outs = tokens_to_maps(memory, shapes)
         fine = range(self.num_inputs - self.num_levels - 1, -1, -1)
         for k, i in enumerate(fine):
             lateral = self.lateral_convs[k](features[i])
