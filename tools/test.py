@@ -8,6 +8,7 @@ predicted label maps as PNG files.
 """
 import sys
 
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from vitadapter.engine import (finish_distributed, load_config, parse_runner_args, prepare_config,
@@ -29,7 +30,8 @@ def main(argv=None):
     if args.out:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
-    runner = Runner.from_cfg(cfg)
+    # mmseg's convention: a config naming a runner_type (FlexibleRunner for FSDP) gets that runner
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     metrics = runner.test()
     print({k: round(float(v), 2) for k, v in metrics.items()})
     finish_distributed()

@@ -10,6 +10,7 @@ DDP uses the gloo backend. Progress and metrics go through mmengine's logger.
 """
 import sys
 
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from vitadapter.engine import (finish_distributed, load_config, parse_runner_args, prepare_config,
@@ -32,7 +33,8 @@ def main(argv=None):
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
-    runner = Runner.from_cfg(cfg)
+    # mmseg's convention: a config naming a runner_type (FlexibleRunner for FSDP) gets that runner
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()
     finish_distributed()
     return 0

@@ -12,7 +12,10 @@ timm supports works, and follows the BEiT / MAE / ViT-Adapter convention:
   names in ``no_weight_decay()`` (position embeddings, class/register/distillation tokens);
 * ``paramwise_cfg.custom_keys`` as in mmengine (the longest key contained in a parameter's name
   wins): its ``lr_mult`` multiplies the layer-decay scale, its ``decay_mult`` the weight decay
-  (Mask2Former's query and level embeddings: ``dict(lr_mult=1.0, decay_mult=0.0)``).
+  (Mask2Former's query and level embeddings: ``dict(lr_mult=1.0, decay_mult=0.0)``);
+* under FSDP (:class:`~vitadapter.engine.fsdp.TrunkBlockFSDP`) the same groups: names are read
+  without the wrappers' prefixes and dimensions from the unsharded shapes (sharded parameters are
+  1-D views of their shards).
 
 Config::
 
@@ -31,6 +34,7 @@ from mmseg.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from timm.models import group_parameters
 
 from ..trunk import TimmViTTrunk
+from .fsdp import unsharded_ndim, unwrapped_name
 
 
 def trunk_layer_ids(trunk: TimmViTTrunk) -> Tuple[Dict[str, int], int]:
@@ -39,7 +43,7 @@ def trunk_layer_ids(trunk: TimmViTTrunk) -> Tuple[Dict[str, int], int]:
     model = trunk.model
     ids = group_parameters(model, model.group_matcher(coarse=False), reverse=True)
     top = len(model.blocks) + 1
-    return {name: min(layer, top) for name, layer in ids.items()}, top
+    return {unwrapped_name(name): min(layer, top) for name, layer in ids.items()}, top
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -58,6 +62,7 @@ class ViTLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
             raise ValueError("ViTLayerDecayOptimizerConstructor found no vitadapter trunk in the "
                              "model; use mmengine's default constructor for other backbones")
         for trunk_name, trunk in trunks:
+            trunk_name = unwrapped_name(trunk_name + '.')[:-1]
             base = f"{trunk_name}.model." if trunk_name else 'model.'
             ids, top = trunk_layer_ids(trunk)
             for name, layer in ids.items():
@@ -66,12 +71,15 @@ class ViTLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
 
         custom_keys = dict(self.paramwise_cfg.get('custom_keys', {}))
         by_length = sorted(custom_keys, key=len, reverse=True)
+        ndims = unsharded_ndim(module)
         groups: Dict[Tuple[float, float], dict] = {}
         for name, param in module.named_parameters():
             if not param.requires_grad:
                 continue
+            name = unwrapped_name(name)
+            ndim = param.ndim if ndims is None else ndims[name]
             scale = lr_scale.get(name, 1.0)
-            weight_decay = 0.0 if (param.ndim <= 1 or name in no_decay) else (self.base_wd or 0.0)
+            weight_decay = 0.0 if (ndim <= 1 or name in no_decay) else (self.base_wd or 0.0)
             key = next((k for k in by_length if k in prefix + name), None)
             if key is not None:
                 scale *= float(custom_keys[key].get('lr_mult', 1.0))
