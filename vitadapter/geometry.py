@@ -7,6 +7,11 @@ aligned; an image of H x W is covered by ``ceil(H / s)`` x ``ceil(W / s)`` cells
 ``s * (j + 0.5)``. Resampling aligns these pixel centres: output cell ``j`` of stride ``s_out``
 reads the input map at ``s_out * (j + 0.5) / s_in - 0.5`` (bilinear, clamped to the border).
 This module depends on torch only.
+
+Sizes may be plain ints (eager) or symbolic ints (``torch.export`` with dynamic shapes, as the
+ONNX export uses): sizes are computed with integer arithmetic (``(n - 1) // s + 1`` for the ceiling),
+shortcuts taken only when they are known from plain ints, and the resampling weights of symbolic
+sizes are built from tensors, so one traced graph serves every input size.
 """
 import math
 from functools import lru_cache
@@ -16,34 +21,68 @@ import torch
 import torch.nn.functional as F
 
 
+def ceil_div(size, stride: int):
+    """``ceil(size / stride)`` for sizes >= 1, in integer arithmetic: exact, and traceable for
+    symbolic sizes. Written as a convolution's output size, ``(size - 1) // stride + 1``, so that
+    a traced graph sees the same expression for a grid computed here and for the output of a
+    stride-2 convolution chain (and a non-negative numerator: ONNX's integer division truncates)."""
+    return (size - 1) // stride + 1
+
+
+def is_static(*sizes) -> bool:
+    """Whether all ``sizes`` are plain ints (not symbolic sizes of a traced graph)."""
+    return not any(isinstance(s, torch.SymInt) for s in sizes)
+
+
 def grid_size(size: Sequence[int], stride: Sequence[int]) -> Tuple[int, int]:
     """Number of cells of ``stride`` covering an image of ``size`` (ceil division)."""
-    return math.ceil(size[0] / stride[0]), math.ceil(size[1] / stride[1])
+    return ceil_div(size[0], stride[0]), ceil_div(size[1], stride[1])
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: Sequence[int]) -> torch.Tensor:
-    """Zero-pad (B, C, H, W) at the bottom/right so H and W are multiples of ``multiple``."""
+    """Zero-pad (B, C, H, W) at the bottom/right so H and W are multiples of ``multiple``
+    (symbolic sizes are always padded, by an amount that may be 0)."""
     h, w = x.shape[-2:]
-    pad_h = -h % multiple[0]
-    pad_w = -w % multiple[1]
-    if pad_h or pad_w:
+    pad_h = ceil_div(h, multiple[0]) * multiple[0] - h
+    pad_w = ceil_div(w, multiple[1]) * multiple[1] - w
+    if not is_static(pad_h, pad_w) or pad_h or pad_w:
         x = F.pad(x, (0, pad_w, 0, pad_h))
     return x
 
 
-@lru_cache(maxsize=64)
+def crop_top_left(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """The first ``size`` = (h, w) rows and columns of (..., H, W), h <= H and w <= W. A traced
+    graph (symbolic sizes) gathers them instead of slicing: slicing would need a guard on the input
+    size that the tracer cannot prove for every size."""
+    if is_static(*size, *x.shape[-2:]):
+        return x[..., :size[0], :size[1]]
+    rows = torch.arange(size[0], device=x.device)
+    cols = torch.arange(size[1], device=x.device)
+    return x.index_select(-2, rows).index_select(-1, cols)
+
+
 def _interp_matrix(n_out: int, n_in: int, ratio: float) -> torch.Tensor:
     """(n_out, n_in) bilinear weights: output i reads input position (i + 0.5) * ratio - 0.5,
-    clamped to the border."""
-    pos = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * ratio - 0.5).clamp(0, n_in - 1)
-    lo = pos.floor().long().clamp(max=n_in - 1)
-    hi = (lo + 1).clamp(max=n_in - 1)
+    clamped to the border. Sizes may be symbolic (tensor ops only; cached for plain ints)."""
+    if is_static(n_out, n_in):
+        return _interp_matrix_cached(n_out, n_in, ratio)
+    return _interp_weights(n_out, n_in, ratio)
+
+
+def _interp_weights(n_out, n_in, ratio: float) -> torch.Tensor:
+    last = torch.arange(n_in, dtype=torch.float64)[-1:]  # n_in - 1, as a tensor when symbolic
+    pos = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * ratio - 0.5).clamp(min=0)
+    pos = torch.minimum(pos, last)
+    lo = torch.minimum(pos.floor(), last)
+    hi = torch.minimum(lo + 1, last)
     frac = pos - lo
-    weights = torch.zeros(n_out, n_in, dtype=torch.float64)
-    rows = torch.arange(n_out)
-    weights.index_put_((rows, lo), 1 - frac, accumulate=True)
-    weights.index_put_((rows, hi), frac, accumulate=True)
+    cells = torch.arange(n_in, dtype=torch.float64)
+    # both taps of a clamped border cell fall on the same input: their weights add up to 1
+    weights = (1 - frac)[:, None] * (cells == lo[:, None]) + frac[:, None] * (cells == hi[:, None])
     return weights.float()
+
+
+_interp_matrix_cached = lru_cache(maxsize=64)(_interp_weights)
 
 
 def resample_to_grid(x: torch.Tensor, src_stride: Sequence[int], dst_stride: Sequence[int],
@@ -52,8 +91,14 @@ def resample_to_grid(x: torch.Tensor, src_stride: Sequence[int], dst_stride: Seq
     ``dst_stride`` with ``out_size`` = (o, p) cells, pixel centres aligned (see the module
     docstring). Returns (B, C, o, p); ``x`` itself when the grids are the same."""
     h, w = x.shape[-2:]
-    if (h, w) == tuple(out_size) and tuple(src_stride) == tuple(dst_stride):
+    # (equal strides: a traced graph's sizes are then equal expressions, decided without a guard)
+    if tuple(src_stride) == tuple(dst_stride) and (h, w) == tuple(out_size):
         return x
     rows = _interp_matrix(out_size[0], h, dst_stride[0] / src_stride[0]).to(x.device, x.dtype)
     cols = _interp_matrix(out_size[1], w, dst_stride[1] / src_stride[1]).to(x.device, x.dtype)
-    return rows @ x @ cols.t()  # (o, h) @ (B, C, h, w) @ (w, p) -> (B, C, o, p)
+    if is_static(h, w, *out_size):
+        return rows @ x @ cols.t()  # (o, h) @ (B, C, h, w) @ (w, p) -> (B, C, o, p)
+    # traced with symbolic sizes: the same products as linear maps of the last dimension
+    # (matmul's broadcasting would need guards on the sizes)
+    x = F.linear(x, cols)  # (B, C, h, p)
+    return F.linear(x.transpose(-1, -2), rows).transpose(-1, -2)

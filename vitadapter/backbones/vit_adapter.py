@@ -44,6 +44,7 @@ import torch
 import torch.nn as nn
 from timm.models import FeatureInfo
 
+from ..geometry import grid_size
 from ..necks.adapter import (AdapterOutput, InteractionBlock, LevelEmbedding, SpatialPriorModule,
                              interaction_geometry, maps_to_tokens, tokens_to_maps)
 from ..trunk import TimmViTTrunk, evenly_spaced_blocks
@@ -290,7 +291,7 @@ class ViTAdapter(nn.Module):
 
     def output_sizes(self, image_size: Sequence[int]) -> List[Tuple[int, int]]:
         """(h, w) of every level for an input of ``image_size`` = (H, W): ceil(H/s), ceil(W/s)."""
-        return [(math.ceil(image_size[0] / s), math.ceil(image_size[1] / s)) for s in self.strides]
+        return [grid_size(image_size, (s, s)) for s in self.strides]
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Images (B, 3, H, W) -> 4 levels (B, C, ceil(H/s), ceil(W/s)), s = 4, 8, 16, 32."""

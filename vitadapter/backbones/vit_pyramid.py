@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 from timm.models import FeatureInfo
 
+from ..geometry import crop_top_left, grid_size
 from ..necks import DEFAULT_NORM_CFG, build_pyramid_neck, check_scales
 from ..trunk import TimmViTTrunk
 
@@ -104,13 +105,13 @@ class ViTPyramid(nn.Module):
 
     def output_sizes(self, image_size: Sequence[int]) -> List[Tuple[int, int]]:
         """(h, w) of every level for an input of ``image_size`` = (H, W): ceil(H/s), ceil(W/s)."""
-        return [(math.ceil(image_size[0] / s), math.ceil(image_size[1] / s)) for s in self.strides]
+        return [grid_size(image_size, (s, s)) for s in self.strides]
 
     def forward(self, x: torch.Tensor) -> Tuple:
         trunk_out = self.trunk(x)
         levels = self.neck(trunk_out.maps)
         # The grid was padded to whole patches: keep exactly ceil(H/s) x ceil(W/s) (top-left aligned).
-        levels = [y[..., :h, :w] for y, (h, w) in zip(levels, self.output_sizes(x.shape[-2:]))]
+        levels = [crop_top_left(y, size) for y, size in zip(levels, self.output_sizes(x.shape[-2:]))]
         if self.output_cls_token:
             tokens = trunk_out.class_tokens
             if len(tokens) != len(levels):

@@ -19,6 +19,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from ..geometry import is_static
+
 __all__ = ['conv3x3_of_resized', 'conv3x3_of_resized_concat', 'resized_conv_saves_work',
            'tap_resize_matrix']
 
@@ -123,6 +125,12 @@ def conv3x3_of_resized_concat(maps: Sequence[torch.Tensor], weight: torch.Tensor
     """
     widths = [m.shape[1] for m in maps]
     _check_weight('conv3x3_of_resized_concat', weight, sum(widths), f"maps of {widths} channels")
+    if not is_static(*size, *(s for m in maps for s in m.shape[2:])):
+        # traced with symbolic sizes (ONNX export): which path saves work depends on the sizes, a
+        # choice one graph cannot hold; resize everything first (the plain computation; resizing
+        # a map to its own size is the identity)
+        resized = [F.interpolate(m, size=size, mode='bilinear', align_corners=align_corners) for m in maps]
+        return F.conv2d(torch.cat(resized, 1), weight, bias, padding=1)
     size = (int(size[0]), int(size[1]))
     direct, low_res = None, None  # (B, C_out, H, W) and (B * C_out * H, W) partial sums
     for x, part in zip(maps, weight.split(widths, dim=1)):

@@ -26,8 +26,10 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 import torch.utils.checkpoint
 
+from ..geometry import ceil_div, is_static
 from .norm import DEFAULT_NORM_CFG, build_norm2d
 
 MAX_SCALE_STEPS = 3  # scales from 1/8 to 8
@@ -50,6 +52,25 @@ def check_scales(scales: Sequence[float]) -> Tuple[float, ...]:
     return scales
 
 
+class CeilMaxPool2d(nn.MaxPool2d):
+    """``nn.MaxPool2d(k, stride=k, ceil_mode=True)``: a last, partial window keeps the rows and
+    columns that do not fill a whole one. Traced with symbolic sizes (ONNX export), the map is
+    padded with -inf to a multiple of ``k`` and pooled without ``ceil_mode`` instead: the same
+    maxima, and no guard on the input size (``ceil_mode``'s output size has a branch the tracer
+    cannot decide for every size)."""
+
+    def __init__(self, kernel_size: int):
+        super().__init__(kernel_size=kernel_size, stride=kernel_size, ceil_mode=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if is_static(*x.shape[-2:]):
+            return super().forward(x)
+        k = self.kernel_size
+        h, w = x.shape[-2:]
+        x = F.pad(x, (0, ceil_div(w, k) * k - w, 0, ceil_div(h, k) * k - h), value=float('-inf'))
+        return F.max_pool2d(x, k, k)
+
+
 def _scale_steps(scale: float) -> int:
     return int(round(math.log2(scale)))
 
@@ -65,7 +86,7 @@ def rescale_layers(scale: float, channels: Sequence[int], norm_cfg: Optional[dic
         if len(channels) != 1:
             raise ValueError(f"scale {scale:g} keeps the channels: give one channel count")
         return [nn.Identity()] if steps == 0 else [
-            nn.MaxPool2d(kernel_size=2 ** -steps, stride=2 ** -steps, ceil_mode=True)]
+            CeilMaxPool2d(2 ** -steps)]
     if len(channels) != steps + 1:
         raise ValueError(f"scale {scale:g} needs {steps + 1} channel counts, got {channels}")
     layers: List[nn.Module] = []

@@ -333,7 +333,7 @@ class TimmViTTrunk(nn.Module):
         model = self.model
         x = model.patch_embed(self._prepare_input(x, native_grid=True))
         if x.ndim == 4:  # NHWC from dynamic-size models
-            grid = (int(x.shape[1]), int(x.shape[2]))
+            grid = (x.shape[1], x.shape[2])  # ints (symbolic under dynamic-shape tracing)
             x = x.flatten(1, 2)
         else:
             grid = tuple(int(g) for g in model.patch_embed.grid_size)

@@ -62,9 +62,12 @@ def interpolate_pos_grid(pos_embed: torch.Tensor, old_size: Sequence[int], new_s
     """
     rule = check_interpolation(name)
     old_h, old_w = int(old_size[0]), int(old_size[1])
-    new_h, new_w = int(new_size[0]), int(new_size[1])
-    if (old_h, old_w) == (new_h, new_w):
-        return pos_embed
+    new_h, new_w = new_size[0], new_size[1]  # symbolic when traced with dynamic shapes (ONNX)
+    symbolic = isinstance(new_h, torch.SymInt) or isinstance(new_w, torch.SymInt)
+    if not symbolic:
+        new_h, new_w = int(new_h), int(new_w)
+    if not symbolic and (old_h, old_w) == (new_h, new_w):
+        return pos_embed  # (a traced graph interpolates even to the stored size: the identity)
     dim = pos_embed.shape[-1]
     grid = pos_embed.float().reshape(1, old_h, old_w, dim).permute(0, 3, 1, 2)
     if rule.offset:
@@ -73,7 +76,7 @@ def interpolate_pos_grid(pos_embed: torch.Tensor, old_size: Sequence[int], new_s
     else:
         grid = F.interpolate(grid, size=(new_h, new_w), mode='bicubic', align_corners=False,
                              antialias=rule.antialias)
-    if tuple(grid.shape[-2:]) != (new_h, new_w):
+    if not symbolic and tuple(grid.shape[-2:]) != (new_h, new_w):
         raise RuntimeError(f"pos_embed_interp={name!r} gave a {tuple(grid.shape[-2:])} grid, "
                            f"expected {(new_h, new_w)}")
     return grid.permute(0, 2, 3, 1).reshape(1, new_h * new_w, dim).to(pos_embed.dtype)

@@ -23,7 +23,7 @@ of a 64-cell level is not off by a tenth of a cell (bf16 has 8 mantissa bits).
 """
 import math
 from functools import lru_cache
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -43,6 +43,12 @@ class ValueLevels(NamedTuple):
     spatial_shapes: torch.Tensor
     level_start_index: torch.Tensor
     reference_points: torch.Tensor
+    grids: Optional[Tuple[Tuple[int, int], ...]] = None
+
+    def level_grids(self):
+        """[(h, w)] of the levels: ``grids`` when given (ints, symbolic in a traced graph), else
+        read from ``spatial_shapes``."""
+        return list(self.grids) if self.grids is not None else self.spatial_shapes.tolist()
 
 
 @lru_cache(maxsize=None)
@@ -121,7 +127,7 @@ def deformable_sampling(value: torch.Tensor, levels: ValueLevels, locations: tor
         out = _compiled_function()(args[0], levels.spatial_shapes, levels.level_start_index,
                                    args[1], args[2], IM2COL_STEP)
     else:
-        out = pytorch_sampling(args[0], levels.spatial_shapes.tolist(), args[1], args[2])
+        out = pytorch_sampling(args[0], levels.level_grids(), args[1], args[2])
     return out.to(value.dtype)
 
 
@@ -194,10 +200,10 @@ class DeformableAttention(nn.Module):
 
     def forward(self, query: torch.Tensor, value: torch.Tensor, levels: ValueLevels) -> torch.Tensor:
         b, lv, _ = value.shape
-        expected = int((levels.spatial_shapes[:, 0] * levels.spatial_shapes[:, 1]).sum())
-        if lv != expected or levels.spatial_shapes.shape[0] != self.num_levels:
+        grids = levels.level_grids()
+        if lv != sum(h * w for h, w in grids) or len(grids) != self.num_levels:
             raise ValueError(f"deformable attention expects {self.num_levels} value levels; got "
-                             f"{lv} value tokens for levels {levels.spatial_shapes.tolist()}")
+                             f"{lv} value tokens for levels {grids}")
         value = self.value_proj(value).view(b, lv, self.num_heads, self.value_dim // self.num_heads)
         locations, weights = self.sampling(query, levels)
         out = deformable_sampling(value, levels, locations, weights, self.implementation)

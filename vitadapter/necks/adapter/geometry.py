@@ -17,6 +17,7 @@ from typing import NamedTuple, Sequence, Tuple
 
 import torch
 
+from ...geometry import is_static
 from .deform_attn import ValueLevels
 
 GridT = Tuple[int, int]
@@ -27,6 +28,15 @@ class InteractionGeometry(NamedTuple):
     prior tokens (queries in the order c2, c3, c4)."""
     inject: ValueLevels
     extract: ValueLevels
+
+
+def size_tensor(rows: Sequence[Sequence[int]], dtype: torch.dtype = torch.long, device=None) -> torch.Tensor:
+    """(len(rows), len(row)) tensor of sizes; symbolic sizes (dynamic-shape tracing, ONNX export)
+    become values computed in the graph instead of constants of the example input."""
+    if is_static(*(v for row in rows for v in row)):
+        return torch.tensor([list(row) for row in rows], dtype=dtype, device=device)
+    return torch.stack([torch.stack([torch.full((), v, dtype=dtype, device=device) for v in row])
+                        for row in rows])
 
 
 def cell_centres(grid: GridT, stride: Sequence[int]) -> torch.Tensor:
@@ -42,16 +52,16 @@ def reference_points(query_grids: Sequence[GridT], query_strides: Sequence[Seque
     """(1, Lq, L, 2): the (x, y) of every query (all query grids, concatenated) in [0, 1] of the
     extent of each value level."""
     centres = torch.cat([cell_centres(g, s) for g, s in zip(query_grids, query_strides)])
-    extents = torch.tensor([[g[1] * s[1], g[0] * s[0]] for g, s in zip(level_grids, level_strides)],
-                           dtype=torch.float64)  # (L, 2) as (width, height) in pixels
+    extents = size_tensor([[g[1] * s[1], g[0] * s[0]] for g, s in zip(level_grids, level_strides)],
+                          dtype=torch.float64)  # (L, 2) as (width, height) in pixels
     return (centres[:, None, :] / extents[None]).float()[None]
 
 
 def value_levels(grids: Sequence[GridT], references: torch.Tensor, device) -> ValueLevels:
-    shapes = torch.as_tensor(grids, dtype=torch.long, device=device)
+    shapes = size_tensor(grids, device=device)
     sizes = shapes[:, 0] * shapes[:, 1]
     starts = torch.cat([sizes.new_zeros(1), sizes.cumsum(0)[:-1]])
-    return ValueLevels(shapes, starts, references.to(device))
+    return ValueLevels(shapes, starts, references.to(device), tuple(tuple(g) for g in grids))
 
 
 def interaction_geometry(vit_grid: GridT, vit_stride: Sequence[int], prior_grids: Sequence[GridT],

@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from ...geometry import resample_to_grid
+from ...geometry import crop_top_left, resample_to_grid
 from ..norm import build_norm2d
 
 
@@ -45,8 +45,7 @@ class AdapterOutput(nn.Module):
     def forward(self, priors: Sequence[torch.Tensor], vit_maps: Sequence[torch.Tensor],
                 vit_stride: Sequence[int]) -> List[torch.Tensor]:
         c1, c2, c3, c4 = priors
-        h1, w1 = c1.shape[-2:]
-        levels = [c1 + self.up(c2)[..., :h1, :w1], c2, c3, c4]  # 2 * ceil(H/8) >= ceil(H/4): crop
+        levels = [c1 + crop_top_left(self.up(c2), c1.shape[-2:]), c2, c3, c4]  # 2 * ceil(H/8) >= ceil(H/4)
         if self.add_vit_feature:
             if len(vit_maps) != len(levels):
                 raise ValueError(f"add_vit_feature needs one ViT map per level ({len(levels)}), got "
