@@ -48,6 +48,14 @@ setup(
             "ftfy",
             "regex",
         ],
+        # ONNX export (vitadapter.export, tools/export_onnx.py): torch's dynamo exporter needs
+        # onnxscript; onnxruntime checks the graph. onnx brings ml_dtypes: 0.5.x on numpy 1.26
+        # (the upstream stack), 0.7 on numpy 2; the constraints files pin both.
+        "onnx": [
+            "onnx>=1.18",
+            "onnxscript>=0.5",
+            "onnxruntime>=1.20",
+        ],
         "test": [
             "pytest",
             # parity tests build the original implementations of the weights we convert

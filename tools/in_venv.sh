@@ -94,8 +94,8 @@ PY
             "${pip[@]}" -q -e "$ROOT[test]"
             ;;
         onedl)
-            log "vitadapter with the mmseg extra (the onedl-mm* fork, nothing compiled) and the test tools"
-            "${pip[@]}" -q -e "$ROOT[mmseg,test]" onedl-mmpretrain
+            log "vitadapter with the mmseg extra (the onedl-mm* fork, nothing compiled), the test tools and ONNX export"
+            "${pip[@]}" -q -e "$ROOT[mmseg,test,onnx]" onedl-mmpretrain
             check='import timm, mmseg.models, mmengine, mmpretrain.models, vitadapter.engine'
             ;;
         upstream)
@@ -112,8 +112,9 @@ PY
                 fi
                 "${pip[@]}" -q "$wheel_dir"/mmcv-2.1.0-*.whl
             fi
-            log "vitadapter with OpenMMLab's mmsegmentation 1.2.2, mmdet 3.3.0 and the test tools"
-            "${pip[@]}" -q -e "$ROOT[mmseg-upstream,test]"
+            log "vitadapter with OpenMMLab's mmsegmentation 1.2.2, mmdet 3.3.0, the test tools and ONNX export"
+            # the onnx extra under the numpy-1.26 pins (ml_dtypes 0.5: a newer one pulls numpy 2)
+            "${pip[@]}" -q -e "$ROOT[mmseg-upstream,test,onnx]"
             # No mmpretrain here: mmdet brings pycocotools, which makes mmpretrain 1.2.0 import its
             # BLIP models, written for transformers < 4.40 (TypeError at `import mmseg.models`
             # through mmdet). The mmpretrain parity test runs on the default stack.
