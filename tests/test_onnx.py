@@ -97,3 +97,15 @@ def test_segmentor_onnx_matches_pytorch(tmp_path, output):
             decided = (top2[:, 0] - top2[:, 1]) > 1e-4 * logits.abs().max()
             assert torch.equal(got[decided], logits.argmax(1)[decided])
             assert decided.float().mean() > 0.99
+
+
+@requires_mmseg
+def test_benchmark_onnx_option_reports_a_ratio():
+    import sys
+    sys.path.insert(0, 'tools')
+    from benchmarking.cli import main
+    rows = main(['--onnx', '--config', 'configs/demo/upernet_vit-t16_400it_shapes-96x96.py',
+                 '--size', '96', '96', '--repeats', '1', '--warmup', '0'])
+    row = rows[0]
+    assert row['ratio'] == row['onnxruntime_s'] / row['torch_s'] > 0
+    assert row['max_rel_error'] < REL_TOL

@@ -59,6 +59,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=None, help='torch threads (default: torch\'s)')
     parser.add_argument('--profile', type=int, default=0, metavar='N',
                         help='print the N most expensive operators of one call per variant')
+    parser.add_argument('--onnx', action='store_true',
+                        help='onnxruntime (CPU) vs PyTorch eager latency of the --config segmentor '
+                             '(default: the ViT-S UperNet ADE20K config), alternated, one process')
     parser.add_argument('--json', help='write the results here (JSON)')
     parser.add_argument('--csv', help='write the results here (CSV, one row per size and variant)')
     parser.add_argument('--plot', help='write a PNG of time (memory, GFLOP) against input size')
@@ -112,6 +115,9 @@ def main(argv=None) -> List[dict]:
         torch.set_num_threads(args.threads)
     machine = machine_record(args.device)
     print(describe(machine))
+    if args.onnx:
+        from .onnx import run_onnx_comparison
+        return [run_onnx_comparison(args)]
     settings = settings_of(args)
     rows = []
     for size in args.size:
