@@ -3,7 +3,7 @@
 ``prepare_config(cfg)`` adapts a config to the machine and the command line, and nothing else
 (the model resolves ``in_channels='auto'`` itself, see :mod:`vitadapter.engine.segmentor`, so a
 config also runs under mmseg's stock tools): it points every dataloader at ``data_root``, switches
-DDP to gloo without a GPU (with CPU-synchronised BN), turns on mixed precision, allows mmengine's
+DDP and FSDP to gloo without a GPU (with CPU-synchronised BN), turns on mixed precision, allows mmengine's
 checkpoint objects under ``torch.load(weights_only=True)``, and stops early with a clear message
 when a head's ``in_channels='auto'`` would reach a segmentor that cannot fill it.
 """
@@ -43,12 +43,30 @@ def use_cpu_sync_bn(node) -> None:
 
 
 def init_cpu_process_group(launcher: str) -> None:
-    """Start the gloo process group for CPU-only DDP under torchrun. mmengine 0.10's own
-    ``init_dist`` calls ``torch.cuda.set_device`` and fails without a GPU; the Runner skips its
+    """Start the gloo process group for CPU-only training under torchrun or SLURM. mmengine 0.10's
+    own start-up calls ``torch.cuda.set_device`` and fails without a GPU; the runners skip their
     initialisation when a process group already exists."""
     import torch.distributed as dist
-    if launcher == 'pytorch' and dist.is_available() and not dist.is_initialized():
-        dist.init_process_group(backend='gloo')
+    if launcher not in ('pytorch', 'slurm') or not dist.is_available() or dist.is_initialized():
+        return
+    if launcher == 'slurm':
+        export_slurm_environment()
+    dist.init_process_group(backend='gloo')
+
+
+def export_slurm_environment() -> None:
+    """RANK, WORLD_SIZE, LOCAL_RANK and MASTER_ADDR/PORT from SLURM's variables, as mmengine's
+    SLURM start-up sets them (the master is the first host of SLURM_NODELIST)."""
+    import subprocess
+    env = os.environ
+    env['RANK'] = env['SLURM_PROCID']
+    env['WORLD_SIZE'] = env['SLURM_NTASKS']
+    env['LOCAL_RANK'] = env.get('SLURM_LOCALID', '0')
+    if 'MASTER_ADDR' not in env:
+        hosts = subprocess.run(['scontrol', 'show', 'hostnames', env['SLURM_NODELIST']],
+                               capture_output=True, text=True, check=True).stdout.split()
+        env['MASTER_ADDR'] = hosts[0]
+    env.setdefault('MASTER_PORT', '29500')
 
 
 def runner_argument_parser(description: str) -> argparse.ArgumentParser:
