@@ -1,7 +1,8 @@
 """``--onnx``: onnxruntime (CPU) vs PyTorch eager latency of a whole segmentor, in one process.
 
 The config's segmentor (``mmseg.apis.init_model``, random weights: latency does not depend on
-them; ``--cfg-options`` apply) is wrapped as pixels -> logits (``vitadapter.engine.onnx_segmentor.SegmentorForExport``),
+them; ``--cfg-options`` apply) is wrapped as pixels -> logits
+(``vitadapter.engine.onnx_segmentor.SegmentorForExport``),
 exported with dynamic batch/height/width (``vitadapter.export.export_onnx``) into a temporary
 folder, checked once against PyTorch, then timed: forward passes under ``torch.no_grad`` and
 ``InferenceSession.run`` on the same input, alternated (one of each per repeat, after warm-up), so
