@@ -19,6 +19,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from conftest import requires_timm_dinov3
 from test_training import ROOT, final_weights, logged, run_train, tiny_cfg
 
 from vitadapter.engine import make_shapes_dataset
@@ -251,10 +252,13 @@ def test_two_nodes_on_localhost_match_one_process(tmp_path, shapes_root, initial
     assert max_difference(a, b) < 1e-4 * lr
 
 
-def test_frozen_trunk_under_fsdp_with_bf16_and_checkpointing(tmp_path, shapes_root):
+@pytest.mark.parametrize('model_name', [
+    'vit_small_patch16_224',
+    pytest.param('vit_small_patch16_dinov3', marks=requires_timm_dinov3)])  # RoPE, registers, EVA blocks
+def test_frozen_trunk_under_fsdp_with_bf16_and_checkpointing(tmp_path, shapes_root, model_name):
     """The switch as shipped (bf16 compute, block checkpointing) with a frozen trunk: the trunk's
     weights stay bitwise, the rest trains, and the optimizer holds no trunk parameter."""
-    cfg = probe_cfg(tmp_path, shapes_root, float64=False, freeze_trunk=True)
+    cfg = probe_cfg(tmp_path, shapes_root, float64=False, freeze_trunk=True, model_name=model_name)
     cfg.train_cfg.max_iters = 2
     cfg.default_hooks.checkpoint.interval = 1
     assert cfg.strategy.model_wrapper.mixed_precision['param_dtype'] == 'bfloat16'
