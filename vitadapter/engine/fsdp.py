@@ -15,7 +15,9 @@ needs:
 
 * the wrap unit is a trunk block: every block of every vitadapter trunk in the model becomes an
   FSDP unit (found by identity, so any timm block class works), the rest (patch embedding, neck,
-  adapter, heads) is the root unit;
+  adapter, heads) is the root unit. The heads cannot be units of their own: FSDP gathers a unit's
+  parameters when its ``forward`` is called, and mmseg calls heads through ``loss()`` /
+  ``predict()`` (and ``FastUPerHead`` reads its convolutions' weights directly);
 * ``checkpoint_blocks=True`` recomputes each block's activations in the backward pass (torch's
   non-reentrant activation checkpointing, applied inside the units);
 * it runs without a GPU: FSDP needs ``device_id=torch.device('cpu')`` there (gloo), and one
