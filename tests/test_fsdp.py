@@ -197,7 +197,8 @@ def evaluate(config, checkpoint, work_dir):
 def test_sharded_checkpoint_is_a_plain_segmentor_checkpoint(tmp_path, shapes_root, reference_runs):
     """The FSDP run's checkpoint has the unsharded model's keys and shapes: a model built without
     FSDP loads it strictly, and tools/test.py evaluates it on one process, with the plain config
-    and with the FSDP config (a process group of one): the same metrics."""
+    and with the FSDP config (a process group of one), and tools/dist_test.sh on two FSDP
+    processes: the same metrics."""
     fsdp_dir = reference_runs[0]
     checkpoint = fsdp_dir / f'iter_{ITERS}.pth'
     plain = probe_cfg(tmp_path / 'plain', shapes_root, fsdp=False, float64=False)
@@ -219,6 +220,16 @@ def test_sharded_checkpoint_is_a_plain_segmentor_checkpoint(tmp_path, shapes_roo
     a = evaluate(tmp_path / 'plain.py', checkpoint, tmp_path / 'test_plain')
     b = evaluate(tmp_path / 'sharded.py', checkpoint, tmp_path / 'test_sharded')
     assert set(a) == {'aAcc', 'mIoU', 'mAcc'} and a == b
+    # and tools/dist_test.sh with 2 FSDP processes, each evaluating half of the images: mmseg sums
+    # the per-class areas over the processes, so the metrics are the same numbers
+    env = dict(os.environ, OMP_NUM_THREADS='1', MASTER_PORT=str(29500 + (os.getpid() + 750) % 1000),
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
+    out = subprocess.run(['bash', os.path.join(ROOT, 'tools', 'dist_test.sh'), str(tmp_path / 'sharded.py'),
+                          str(checkpoint), '2', '--work-dir', str(tmp_path / 'test_dist')],
+                         capture_output=True, text=True, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    printed = [line for line in out.stdout.splitlines() if line.startswith('{')]
+    assert printed and all(ast.literal_eval(line) == a for line in printed), (printed, a)
 
 
 def test_two_nodes_on_localhost_match_one_process(tmp_path, shapes_root, initial_weights):
