@@ -349,3 +349,27 @@ def test_this_stack_still_needs_the_fsdp_workarounds():
     assert list(inspect.signature(FullyShardedDataParallel.optim_state_dict_to_load).parameters)[:3] == [
         'model', 'optim', 'optim_state_dict']
     assert "device_id=int(os.environ['LOCAL_RANK'])" in inspect.getsource(FSDPStrategy._wrap_model)
+
+
+def test_vit_adapter_trains_under_fsdp(tmp_path, shapes_root):
+    """ViT-Adapter under the shipped switch: the interactions call the trunk's blocks one by one,
+    each an FSDP unit with checkpointing; the adapter (spatial prior, injectors, extractors) is in
+    the root unit. Two steps train, every parameter is in the optimizer, the checkpoint is plain."""
+    cfg = probe_cfg(tmp_path, shapes_root, float64=False)
+    cfg.model.backbone = dict(type='ViTAdapter', model_name='vit_small_patch16_224', img_size=32,
+                              depth=4, embed_dim=48, num_heads=2, deform_num_heads=2, conv_inplane=16,
+                              pretrained=False)
+    cfg.train_cfg.max_iters = 2
+    cfg.default_hooks.checkpoint.interval = 1
+    out = run_train(cfg, nproc=2)
+    assert out.returncode == 0, out.stderr[-3000:]
+    before, after = final_weights(tmp_path, 1), final_weights(tmp_path, 2)
+    changed = {k for k in after if not torch.equal(before[k], after[k])}
+    assert any(k.startswith('backbone.trunk.model.blocks.') for k in changed)
+    assert any('.interactions.' in k or '.spm.' in k for k in changed), sorted(changed)[:5]
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+    init_default_scope('mmseg')
+    plain = MODELS.build(Config.fromfile(str(tmp_path / 'cfg.py'), import_custom_modules=False).model)
+    assert set(plain.state_dict()) == set(after)
+    assert set(groups(tmp_path)) == {n for n, p in plain.named_parameters() if p.requires_grad}
