@@ -373,3 +373,24 @@ def test_vit_adapter_trains_under_fsdp(tmp_path, shapes_root):
     plain = MODELS.build(Config.fromfile(str(tmp_path / 'cfg.py'), import_custom_modules=False).model)
     assert set(plain.state_dict()) == set(after)
     assert set(groups(tmp_path)) == {n for n, p in plain.named_parameters() if p.requires_grad}
+
+
+def test_layer_decay_refuses_an_fsdp_model_without_its_unsharded_shapes(shapes_root):
+    """mmengine's plain FSDP wrapper (no recorded shapes) under the layer-decay constructor: an
+    error naming TrunkBlockFSDP, not every matrix silently losing its weight decay."""
+    import torch.distributed as dist
+    from mmengine.model.wrappers import MMFullyShardedDataParallel
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+    assert not dist.is_initialized()
+    dist.init_process_group('gloo', store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        init_default_scope('mmseg')
+        cfg = probe_cfg('unused', shapes_root, float64=False)
+        model = MMFullyShardedDataParallel(MODELS.build(cfg.model), device_id=torch.device('cpu'),
+                                           auto_wrap_policy=None)
+        with pytest.raises(ValueError, match="TrunkBlockFSDP"):
+            build_optim_wrapper(model, cfg.optim_wrapper)
+    finally:
+        dist.destroy_process_group()

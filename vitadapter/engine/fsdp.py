@@ -147,7 +147,9 @@ def unsharded_ndim(model: nn.Module) -> Optional[Dict[str, int]]:
     shapes = getattr(model, 'unsharded_shapes', None)
     if isinstance(shapes, dict):
         return {unwrapped_name(n): len(s) for n, s in shapes.items()}
-    if any(isinstance(m, FullyShardedDataParallel) for m in model.modules()):
+    # torch marks the parameters it flattened (private helper; torch pinned, tested in test_fsdp)
+    from torch.distributed.fsdp._common_utils import _is_fsdp_flattened
+    if any(_is_fsdp_flattened(p) for p in model.parameters()):
         raise ValueError("the model is wrapped by FSDP, whose parameters are flat shards: their "
                          "shapes no longer tell weights from biases and norms. Use "
                          "model_wrapper=dict(type='TrunkBlockFSDP') (configs/_base_/fsdp.py), which "
