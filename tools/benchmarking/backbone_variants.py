@@ -23,6 +23,11 @@ def build_backbone_variant(args: argparse.Namespace, variant: str, size: Tuple[i
         if cp:
             cfg['grad_checkpointing'] = True
         return build_mmseg(cfg)
+    if variant == 'official-adapter':
+        from .official_adapter import build_official_adapter, official_dir
+        geometry = vit_geometry(spec)
+        return build_official_adapter(official_dir(args.official_adapter_dir), geometry['embed_dims'],
+                                      geometry['num_layers'], size, geometry['patch_size'], cp)
     if variant.startswith('adapter'):
         kwargs = adapter_kwargs(spec, size, variant)
         kwargs['grad_checkpointing'] = kwargs.get('grad_checkpointing', False) or cp

@@ -22,10 +22,12 @@ FROZEN_PAIRS = {'simple-frozen': 'simple', 'adapter-extractors': 'adapter'}
 FROZEN_MEMORY_VARIANTS = ['simple', 'simple-frozen', 'adapter', 'adapter-extractors']
 FROZEN_MEMORY_MODEL = 'vit_small_patch16_dinov3'
 FROZEN_MEMORY_BATCH = 2
+# the official ViT-Adapter module run from a local copy of its code (see official_adapter.py)
+OFFICIAL_VARIANTS = ('official-adapter',)
 MMSEG_VARIANTS = ('trunk-f2p', 'trunk-mln', 'mmseg-vit', 'mmseg-f2p', 'mmseg-mln')
 CONFIG_VARIANTS = ('backbone', 'segmentor', 'stock-head-segmentor', 'mmseg-f2p-segmentor',
                    'mmseg-mln-segmentor', 'adapter-segmentor')
-ALL_VARIANTS = tuple(VARIANTS) + MMSEG_VARIANTS + CONFIG_VARIANTS
+ALL_VARIANTS = tuple(VARIANTS) + OFFICIAL_VARIANTS + MMSEG_VARIANTS + CONFIG_VARIANTS
 DEFAULT_VARIANTS = ['trunk', 'feature2pyramid', 'simple']
 DEFAULT_CONFIG_VARIANTS = ['trunk', 'backbone', 'segmentor']
 

@@ -62,6 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--onnx', action='store_true',
                         help='onnxruntime (CPU) vs PyTorch eager latency of the --config segmentor '
                              '(default: the ViT-S UperNet ADE20K config), alternated, one process')
+    parser.add_argument('--official-adapter-dir', default=None, metavar='DIR',
+                        help='a local copy of the official ViT-Adapter code (github.com/czczup/ViT-Adapter) '
+                             'for the official-adapter variant (default: $VITADAPTER_OFFICIAL_ADAPTER_DIR)')
     parser.add_argument('--json', help='write the results here (JSON)')
     parser.add_argument('--csv', help='write the results here (CSV, one row per size and variant)')
     parser.add_argument('--plot', help='write a PNG of time (memory, GFLOP) against input size')
@@ -99,6 +102,13 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
     args.sizes = None
     if min(min(s) for s in args.size) < 1 or args.batch < 1 or args.repeats < 1 or args.warmup < 0:
         parser.error('sizes, --batch and --repeats must be positive, --warmup not negative')
+    if 'official-adapter' in args.variants:
+        from .official_adapter import code_dirs, official_dir
+        try:
+            args.official_adapter_dir = official_dir(args.official_adapter_dir)
+            code_dirs(args.official_adapter_dir)
+        except (ValueError, FileNotFoundError) as err:
+            parser.error(str(err))
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         parser.error('--device cuda but torch sees no GPU')
     if args.compile != 'off' and args.warmup < 1:

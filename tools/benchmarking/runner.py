@@ -9,6 +9,7 @@ from .cases import build_case, compile_in_place
 from .flops import count_flops
 from .frozen import add_frozen_ratios
 from .memory import peak_memory_mib
+from .official_adapter import share_weights
 from .profiling import profile_table
 from .settings import Setting
 from .timing import measure
@@ -19,6 +20,7 @@ def run_size(args: argparse.Namespace, settings: Dict[str, Setting], size: Tuple
     device = torch.device(args.device)
     torch.manual_seed(0)
     cases = {label: build_case(args, s, size, compile_model=False) for label, s in settings.items()}
+    parity = share_weights(cases, settings, size)  # official-adapter's weights into ours, if both
     flops = {}
     if args.flops:
         for label, case in cases.items():  # eager: the counter cannot see inside compiled code
@@ -50,6 +52,8 @@ def run_size(args: argparse.Namespace, settings: Dict[str, Setting], size: Tuple
             row.update(peak_mib=peak, call_mib=call, peak_ratio=peak / peak0, call_ratio=call / call0)
         if label in profiles:
             row['profile'] = profiles[label]
+        if parity:
+            row['parity'] = parity
         rows.append(row)
     add_frozen_ratios(rows)
     return rows

@@ -3,6 +3,7 @@ import argparse
 from typing import List
 
 from .frozen import frozen_lines
+from .official_adapter import ratio_lines
 
 
 def print_table(args: argparse.Namespace, rows: List[dict]) -> None:
@@ -33,6 +34,8 @@ def print_table(args: argparse.Namespace, rows: List[dict]) -> None:
             line += f" {r['peak_mib']:9.1f} {r['peak_ratio']:6.2f} {r['call_mib']:9.1f} {r['call_ratio']:6.2f}"
         print(line)
     for line in frozen_lines(rows):
+        print(line)
+    for line in rows[0].get('parity', []) + ratio_lines(rows):
         print(line)
 
 
