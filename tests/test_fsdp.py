@@ -394,3 +394,24 @@ def test_layer_decay_refuses_an_fsdp_model_without_its_unsharded_shapes(shapes_r
             build_optim_wrapper(model, cfg.optim_wrapper)
     finally:
         dist.destroy_process_group()
+
+
+def test_fsdp_config_under_mmseg_stock_tools_on_one_process(tmp_path, shapes_root):
+    """mmseg's own tools/train.py and tools/test.py, unchanged, one process, no launcher, with the
+    FSDP switch: the wrapper opens a process group of one, trains, saves a plain checkpoint, and
+    the stock test tool evaluates it."""
+    from test_stock_mmseg_tools import stock
+    cfg = probe_cfg(tmp_path, shapes_root, float64=False)
+    cfg.custom_hooks = []
+    cfg.custom_imports = dict(imports=['vitadapter'], allow_failed_imports=False)
+    cfg.train_cfg.max_iters = 2
+    cfg.default_hooks.checkpoint.interval = 2
+    cfg.log_level = 'INFO'  # the stock test tool logs its metrics at INFO
+    path = str(tmp_path / 'stock_cfg.py')
+    cfg.dump(path)
+    out = stock('train.py', path, '--work-dir', str(tmp_path))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'process group of one process' in out.stdout + out.stderr
+    out = stock('test.py', path, str(tmp_path / 'iter_2.pth'), '--work-dir', str(tmp_path / 'test'))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'mIoU' in out.stdout + out.stderr

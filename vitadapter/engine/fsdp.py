@@ -35,6 +35,7 @@ Checkpoints with ``state_dict_cfg='full'`` are gathered on rank 0 (offloaded to 
 one process and any config without FSDP loads them.
 """
 import copy
+import logging
 from functools import partial
 from typing import Dict, Optional, Tuple
 
@@ -75,7 +76,9 @@ def start_single_process_group() -> None:
         return
     backend = 'nccl' if torch.cuda.is_available() else 'gloo'
     dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
-    print_log(f'FSDP without a launcher: a {backend} process group of one process', logger='current')
+    print_log(f'FSDP without a launcher: a {backend} process group of one process (nothing to '
+              'shard; launch with tools/dist_train.sh to shard)', logger='current',
+              level=logging.WARNING)
 
 
 @MODEL_WRAPPERS.register_module()
