@@ -81,7 +81,9 @@ def test_sampling_matches_a_point_by_point_bilinear_reference():
     expected = sampling_by_hand(value, SHAPES, locations, weights)
     # float64 rounding: a few dozen operations per term, 1e-12 is > 1000 eps of the term sum
     torch.testing.assert_close(ours, expected, rtol=0, atol=tolerance(value, weights, 1e-12))
-    assert torch.equal(deformable_sampling(value, levels, locations, weights), ours)  # auto on CPU
+    auto = deformable_sampling(value, levels, locations, weights)  # on the CPU: the sparse path
+    assert torch.equal(auto, deformable_sampling(value, levels, locations, weights, implementation='sparse'))
+    torch.testing.assert_close(auto, expected, rtol=0, atol=tolerance(value, weights, 1e-12))
 
 
 def test_a_point_one_cell_outside_reads_zero_and_a_cell_centre_reads_the_cell():

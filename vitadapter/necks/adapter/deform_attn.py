@@ -10,8 +10,10 @@ bilinearly sampled there (zeros outside a level). The parameters and their names
 * ``value_proj``: Linear C -> C * ratio (ViT-Adapter-B/L sample half-width values, ratio 0.5);
 * ``output_proj``: Linear C * ratio -> C.
 
-The sampling is our own plain PyTorch (:func:`pytorch_sampling`: one ``grid_sample`` per level,
-any device, differentiable by autograd). A location ``u`` in [0, 1] of a level with ``n`` cells is
+The sampling is our own plain PyTorch: on the CPU one sparse-dense product for all levels
+(:mod:`.sparse_sampling`, ``'sparse'``: the fastest there, and it stores no sampled values for the
+backward pass); elsewhere, and when traced (ONNX) or compiled, :func:`pytorch_sampling` (one
+``grid_sample`` per level, any device, differentiable by autograd). A location ``u`` in [0, 1] of a level with ``n`` cells is
 read at cell coordinate ``u * n - 0.5`` (``align_corners=False``), zeros outside the level. Where
 mmcv is installed with its compiled CUDA ops, ``implementation='auto'`` uses its
 ``MultiScaleDeformableAttnFunction`` kernel for CUDA tensors (same semantics, less memory); mmcv is
@@ -29,7 +31,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-IMPLEMENTATIONS = ('auto', 'pytorch', 'compiled')
+from .sparse_sampling import sparse_path_applies, sparse_sampling
+
+IMPLEMENTATIONS = ('auto', 'pytorch', 'sparse', 'compiled')
 IM2COL_STEP = 64  # the official value: images per kernel launch chunk
 
 
@@ -102,9 +106,11 @@ def deformable_sampling(value: torch.Tensor, levels: ValueLevels, locations: tor
     """value (B, Lv, heads, d), locations (B, Lq, heads, L, P, 2), weights (B, Lq, heads, L, P)
     -> (B, Lq, heads * d) in value's dtype.
 
-    ``implementation``: 'pytorch' (:func:`pytorch_sampling`, any device), 'compiled' (mmcv's CUDA
-    kernel; needs mmcv's compiled ops and CUDA tensors) or 'auto' (compiled when both hold, else
-    pytorch). Both sample in the wider of value's and locations' dtypes.
+    ``implementation``: 'pytorch' (:func:`pytorch_sampling`, any device), 'sparse' (one CPU
+    sparse-dense product, :mod:`.sparse_sampling`; float32/float64 CPU tensors in eager mode),
+    'compiled' (mmcv's CUDA kernel; needs mmcv's compiled ops and CUDA tensors) or 'auto' (compiled
+    when both hold; else sparse where it applies; else pytorch). All sample in the wider of value's
+    and locations' dtypes.
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation={implementation!r} is not one of {IMPLEMENTATIONS}")
@@ -123,7 +129,13 @@ def deformable_sampling(value: torch.Tensor, levels: ValueLevels, locations: tor
                            f"{compiled_kernel_available()}); use implementation='auto' or 'pytorch'")
     dtype = torch.promote_types(value.dtype, locations.dtype)
     args = value.to(dtype), locations.to(dtype), weights.to(dtype)
-    if use_compiled:
+    use_sparse = not use_compiled and implementation in ('auto', 'sparse') and sparse_path_applies(args[0])
+    if implementation == 'sparse' and not use_sparse:
+        raise RuntimeError(f"implementation='sparse' needs float32/float64 CPU tensors in eager mode "
+                           f"(got {args[0].dtype} on {value.device}); use implementation='auto'")
+    if use_sparse:
+        out = sparse_sampling(args[0], levels.level_grids(), args[1], args[2])
+    elif use_compiled:
         out = _compiled_function()(args[0], levels.spatial_shapes, levels.level_start_index,
                                    args[1], args[2], IM2COL_STEP)
     else:
@@ -140,7 +152,8 @@ class DeformableAttention(nn.Module):
         num_levels: value levels (3 for the injector: strides 8/16/32; 1 for the extractor).
         num_points: sampling points per head and level.
         ratio: width of the sampled values relative to C.
-        implementation: 'auto' (compiled kernel on CUDA when mmcv has it), 'pytorch', 'compiled'.
+        implementation: 'auto' (compiled kernel on CUDA when mmcv has it, the sparse product on the
+            CPU, else grid_sample), 'pytorch', 'sparse', 'compiled'.
 
     forward: query (B, Lq, C), value (B, Lv, C), levels (:class:`ValueLevels`) -> (B, Lq, C).
     """
