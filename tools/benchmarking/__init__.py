@@ -31,6 +31,11 @@ Variants, backbone level (the ViT is ``--model``, or the config backbone's):
                    freeze_trunk=True)`` with DINOv3's defaults (16 heads, value ratio 0.5, the
                    blocks [2, 5, 8, 11] of 12): the frozen trunk run once without gradients,
                    extractors only
+  official-adapter the official ViT-Adapter backbone module (czczup/ViT-Adapter) run from a local copy
+                   of its code (``--official-adapter-dir DIR`` or $VITADAPTER_OFFICIAL_ADAPTER_DIR),
+                   with its PyTorch deformable-attention fallback; its weights are loaded into the
+                   ``adapter`` variants (printed: parity, ``adapter / official-adapter`` and
+                   ``adapter / simple`` ratios); see ``official_adapter.py``
   trunk-f2p        the timm trunk + mmseg's ``Feature2Pyramid`` (BN)
   trunk-mln        the timm trunk + mmseg's ``MultiLevelNeck`` (C channels at every level)
   mmseg-vit        mmseg's own ``VisionTransformer`` with the trunk's width, depth (up to the last
@@ -122,6 +127,7 @@ Modules (one idea each; ``tools/benchmark.py`` runs :func:`cli.main`):
   profiling          ``--profile``: the most expensive operators
   runner             one input size: every setting timed, counted, measured -> result rows
   frozen             frozen vs fine-tuned: the memory ratios of the frozen variants
+  official_adapter   the official ViT-Adapter module (import shims), shared weights, parity, ratios
   machine            the machine record (CPU, instruction sets, torch, threads, MKL, oneDNN)
   table, files, plot the printed tables, ``--json`` / ``--csv``, ``--plot``
 """

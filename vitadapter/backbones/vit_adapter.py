@@ -178,8 +178,9 @@ class ViTAdapter(nn.Module):
             which mmengine converts to SyncBN under DDP with ``sync_bn='torch'``; LN2d, GN ...).
         frozen_stages / freeze_trunk: freeze the ViT (the adapter always trains).
         grad_checkpointing: recompute ViT blocks, injectors and extractors in the backward pass.
-        deform_implementation: 'auto' (mmcv's compiled kernel on CUDA if built, else PyTorch),
-            'pytorch' or 'compiled'.
+        deform_implementation: 'auto' (mmcv's compiled kernel on CUDA if built; on the CPU one
+            sparse product for all levels; else PyTorch's grid_sample), 'pytorch', 'sparse' or
+            'compiled'.
         **model_kwargs: passed on to ``timm.create_model`` (e.g. ``init_values=1.0``: LayerScale,
             which the official ViT has).
 
