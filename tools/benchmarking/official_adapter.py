@@ -235,8 +235,10 @@ def parity(ours: nn.Module, official: nn.Module, x: torch.Tensor) -> Tuple[float
 
 def ratio_lines(rows: List[dict]) -> List[str]:
     """``adapter / official-adapter`` and ``adapter / simple`` (ViTPyramid) time and peak-memory
-    ratios of the rows of one size, for the labels measured."""
-    by_variant: Dict[str, dict] = {}
+    ratios of the rows of one size, for the labels measured; none without an official row."""
+    if not any(r['variant'] == VARIANT for r in rows):
+        return []
+    by_variant: Dict[tuple, dict] = {}
     for r in rows:
         by_variant.setdefault((r['variant'], r['dtype'], r['compiled']), r)
     lines = []
