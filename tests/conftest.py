@@ -22,7 +22,7 @@ if os.environ.get('VITADAPTER_REQUIRE_MMSEG') == '1':
     HAS_MMSEG = True
 MMSEG_MODULES = ['test_configs.py', 'test_fast_uper_head.py', 'test_linear_probe.py',
                  'test_mmseg_integration.py', 'test_stock_mmseg_tools.py', 'test_training.py',
-                 'test_benchmark.py', 'test_vit_adapter_benchmark.py']
+                 'test_benchmark.py', 'test_vit_adapter_benchmark.py', 'test_fsdp.py']
 collect_ignore = [] if HAS_MMSEG else MMSEG_MODULES
 requires_mmseg = pytest.mark.skipif(not HAS_MMSEG, reason='needs the mmseg extra (core-only environment)')
 
