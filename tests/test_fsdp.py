@@ -415,3 +415,15 @@ def test_fsdp_config_under_mmseg_stock_tools_on_one_process(tmp_path, shapes_roo
     out = stock('test.py', path, str(tmp_path / 'iter_2.pth'), '--work-dir', str(tmp_path / 'test'))
     assert out.returncode == 0, out.stderr[-3000:]
     assert 'mIoU' in out.stdout + out.stderr
+
+
+def test_amp_flag_with_the_fsdp_switch_is_a_clear_error(shapes_root):
+    """The FSDP switch already computes in bf16: --amp on top of it (autocast over FSDP's own
+    casting) is refused with a message saying which to keep; without FSDP precision it applies."""
+    from vitadapter.engine import prepare_config
+    cfg = probe_cfg('unused', shapes_root, float64=False)
+    with pytest.raises(ValueError, match='drop --amp'):
+        prepare_config(cfg, amp=True)
+    cfg.strategy.model_wrapper.mixed_precision = None
+    prepare_config(cfg, amp=True)
+    assert cfg.optim_wrapper.type in ('CPUAmpOptimWrapper', 'AmpOptimWrapper')

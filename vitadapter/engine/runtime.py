@@ -133,6 +133,12 @@ def prepare_config(cfg: Config, launcher: str = 'none', amp: bool = False,
         for ds in _datasets(cfg):
             if 'data_root' in ds:
                 ds['data_root'] = data_root
+    fsdp_precision = ((cfg.get('strategy') or {}).get('model_wrapper') or {}).get('mixed_precision')
+    if amp and fsdp_precision:
+        raise ValueError(f"--amp and the FSDP strategy's mixed_precision={dict(fsdp_precision)} both "
+                         "ask for mixed precision: the FSDP config computes in "
+                         f"{fsdp_precision.get('param_dtype')} already; drop --amp (or set "
+                         "strategy.model_wrapper.mixed_precision=None to use --amp's autocast)")
     if amp:
         wrapper = cfg.optim_wrapper
         if wrapper.get('type', 'OptimWrapper') == 'OptimWrapper':
