@@ -91,3 +91,121 @@ def test_module_with_sparse_sampling_equals_grid_sample_in_float64():
         outs[impl] = (out.detach(), attn.sampling_offsets.weight.grad.clone(), attn.value_proj.weight.grad.clone())
     for a, e in zip(outs['sparse'], outs['pytorch']):
         torch.testing.assert_close(a, e, rtol=0, atol=1e-10 * float(e.abs().max()))
+
+
+# --- the GEMM-accumulated residuals, the spatial prior's 1x1 projections as linear layers and the
+# channels-last output stage, against the plain formulations in float64. Each output / gradient
+# entry is a sum of at most a few hundred products of O(1) float64 numbers: 1e-12 (outputs) and
+# 1e-10 (gradients) of their scale are far above the rounding of either order of summation.
+
+def assert_close_scaled(actual, expected, relative, msg=None):
+    torch.testing.assert_close(actual, expected, rtol=0, atol=relative * float(expected.abs().max()) + 1e-300,
+                               msg=msg)
+
+
+def grads(outputs, inputs, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    outputs = [outputs] if isinstance(outputs, torch.Tensor) else list(outputs)
+    grad_outputs = [torch.randn(o.shape, dtype=o.dtype, generator=gen) for o in outputs]
+    return torch.autograd.grad(outputs, inputs, grad_outputs)
+
+
+@pytest.mark.parametrize('with_scale', [False, True])
+def test_linear_residual_equals_the_plain_sum_with_gradients(with_scale):
+    from vitadapter.necks.adapter.residual import linear_residual
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(6, 5).double()
+    residual = torch.randn(2, 7, 5, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 7, 6, dtype=torch.float64, requires_grad=True)
+    scale = torch.randn(5, dtype=torch.float64, requires_grad=True) if with_scale else None
+    inputs = [residual, x, linear.weight, linear.bias] + ([scale] if with_scale else [])
+    fused = linear_residual(residual, x, linear, scale)
+    plain = residual + (linear(x) if scale is None else scale * linear(x))
+    assert_close_scaled(fused, plain, 1e-12)
+    for a, e in zip(grads(fused, inputs), grads(plain, inputs)):
+        assert_close_scaled(a, e, 1e-10)
+    assert residual.grad is None and torch.equal(residual, residual.detach())  # the residual is not written
+
+
+def test_linear_residual_keeps_the_plain_sum_under_autocast():
+    """Under bf16 autocast addmm would round the fp32 residual itself to bf16: the plain sum keeps it."""
+    from vitadapter.necks.adapter.residual import linear_residual
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(8, 8)
+    residual, x = torch.randn(3, 8) * 1000 + 1, torch.randn(3, 8)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = linear_residual(residual, x, linear)
+        expected = residual + linear(x)
+    assert out.dtype == torch.float32 and torch.equal(out, expected)
+
+
+def test_pointwise_projection_equals_the_1x1_convolution():
+    from vitadapter.necks.adapter.spatial_prior import pointwise
+    torch.manual_seed(1)
+    conv = torch.nn.Conv2d(5, 7, kernel_size=1).double()
+    for memory_format in (torch.channels_last, torch.contiguous_format):
+        x = torch.randn(2, 5, 6, 9, dtype=torch.float64).contiguous(memory_format=memory_format).requires_grad_()
+        ours, expected = pointwise(conv, x), conv(x)
+        assert ours.shape == expected.shape
+        assert_close_scaled(ours, expected, 1e-12)
+        inputs = [x, conv.weight, conv.bias]
+        for a, e in zip(grads(ours, inputs), grads(expected, inputs)):
+            assert_close_scaled(a, e, 1e-10)
+
+
+@pytest.mark.parametrize('size', [64, 96, 72, 50])
+def test_channels_last_output_stage_equals_the_module_path(size):
+    """AdapterOutput's eager path (up as a GEMM interleaved by the sum, resampling on channels-last
+    tokens) vs its modules (ConvTranspose2d, resample_to_grid), values and all gradients; sizes
+    where 2 * ceil(H/8) = ceil(H/4) and where the upsampled map is cropped."""
+    from vitadapter.necks.adapter.output import AdapterOutput
+    torch.manual_seed(2)
+    out = AdapterOutput(12, norm_cfg=dict(type='BN')).double()
+    grids = [(-(-size // s), -(-size // s)) for s in (4, 8, 16, 32)]
+    priors = [torch.randn(2, 12, *g, dtype=torch.float64, requires_grad=True) for g in grids]
+    vit = [torch.randn(2, 12, -(-size // 16), -(-size // 16), dtype=torch.float64, requires_grad=True)
+           for _ in range(4)]
+    ours = out._channels_last_levels(priors, vit, (16, 16))
+    expected = out._levels(priors, vit, (16, 16))
+    inputs = priors + vit + [out.up.weight, out.up.bias]
+    for a, e in zip(ours, expected):
+        assert a.shape == e.shape
+        assert_close_scaled(a, e, 1e-12)
+    for a, e in zip(grads(ours, inputs), grads(expected, inputs)):
+        assert_close_scaled(a, e, 1e-10)
+
+
+def test_injector_and_extractor_equal_their_plain_formulas():
+    """The fused residuals (GEMM-accumulated, gamma folded into output_proj) vs the modules' formulas
+    x + gamma * attn(...) and c + attn(...), c + ffn(...), values and parameter gradients."""
+    from vitadapter.necks.adapter import interaction_geometry
+    from vitadapter.necks.adapter.extractor import Extractor
+    from vitadapter.necks.adapter.injector import Injector
+    torch.manual_seed(3)
+    dim, grid, prior_grids = 12, (4, 4), [(8, 8), (4, 4), (2, 2)]
+    geometry = interaction_geometry(grid, (16, 16), prior_grids, (8, 16, 32))
+    injector = Injector(dim, num_heads=3, num_points=2, init_values=0.5).double()
+    extractor = Extractor(dim, num_heads=3, num_points=2).double().eval()
+    for module in (injector, extractor):
+        with torch.no_grad():
+            for p in module.parameters():
+                p.add_(torch.randn_like(p) * 0.3)
+    x = torch.randn(2, 16, dim, dtype=torch.float64, requires_grad=True)
+    c = torch.randn(2, 84, dim, dtype=torch.float64, requires_grad=True)
+
+    def plain_injector():
+        return x + injector.gamma * injector.attn(injector.query_norm(x), injector.feat_norm(c), geometry.inject)
+
+    def plain_extractor():
+        e = extractor
+        c1 = c + e.attn(e.query_norm(c), e.feat_norm(x), geometry.extract)
+        return c1 + e.ffn(e.ffn_norm(c1), prior_grids)
+
+    for module, fused, plain in ((injector, lambda: injector(x, c, geometry.inject), plain_injector),
+                                 (extractor, lambda: extractor(c, x, geometry.extract, prior_grids),
+                                  plain_extractor)):
+        inputs = [x, c, *module.parameters()]
+        ours, expected = fused(), plain()
+        assert_close_scaled(ours, expected, 1e-12)
+        for a, e in zip(grads(ours, inputs), grads(expected, inputs)):
+            assert_close_scaled(a, e, 1e-10)

@@ -5,11 +5,12 @@ The prior tokens are three maps (strides 8, 16, 32) flattened together; the dept
 gives the MLP the local context of a convolution. Official names: ``fc1``, ``dwconv.dwconv``,
 ``fc2``; here ``dwconv.conv``.
 """
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 
+from .residual import linear_residual
 from .tokens import maps_to_tokens, tokens_to_maps
 
 GridT = Tuple[int, int]
@@ -47,6 +48,13 @@ class ConvFFN(nn.Module):
         self.fc2 = nn.Linear(hidden_dim, dim)
         self.drop = nn.Dropout(drop)
 
-    def forward(self, tokens: torch.Tensor, grids: Sequence[GridT]) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, grids: Sequence[GridT],
+                residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """tokens (B, N, C) -> (B, N, C); with ``residual`` (B, N, C): ``residual + output``, the
+        residual accumulated by ``fc2``'s GEMM where the output dropout is inactive."""
         x = self.drop(self.act(self.dwconv(self.fc1(tokens), grids)))
-        return self.drop(self.fc2(x))
+        if residual is None:
+            return self.drop(self.fc2(x))
+        if self.drop.p == 0 or not self.training:
+            return linear_residual(residual, x, self.fc2)
+        return residual + self.drop(self.fc2(x))

@@ -31,6 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .residual import linear_residual
 from .sparse_sampling import sparse_path_applies, sparse_sampling
 
 IMPLEMENTATIONS = ('auto', 'pytorch', 'sparse', 'compiled')
@@ -211,7 +212,11 @@ class DeformableAttention(nn.Module):
         locations = ref[:, :, None, :, None, :] + offsets / cells[None, None, None, :, None, :]
         return locations, weights
 
-    def forward(self, query: torch.Tensor, value: torch.Tensor, levels: ValueLevels) -> torch.Tensor:
+    def forward(self, query: torch.Tensor, value: torch.Tensor, levels: ValueLevels,
+                residual: Optional[torch.Tensor] = None, scale: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """query (B, Lq, C), value (B, Lv, C) -> (B, Lq, C); with ``residual`` (B, Lq, C) (and a
+        per-channel ``scale`` (C,)): ``residual + scale * output``, the residual accumulated by the
+        output projection's GEMM (:func:`.residual.linear_residual`)."""
         b, lv, _ = value.shape
         grids = levels.level_grids()
         if lv != sum(h * w for h, w in grids) or len(grids) != self.num_levels:
@@ -220,4 +225,6 @@ class DeformableAttention(nn.Module):
         value = self.value_proj(value).view(b, lv, self.num_heads, self.value_dim // self.num_heads)
         locations, weights = self.sampling(query, levels)
         out = deformable_sampling(value, levels, locations, weights, self.implementation)
-        return self.output_proj(out)
+        if residual is None:
+            return self.output_proj(out) if scale is None else scale * self.output_proj(out)
+        return linear_residual(residual, out, self.output_proj, scale)

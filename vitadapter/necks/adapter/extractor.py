@@ -42,8 +42,10 @@ class Extractor(nn.Module):
 
     def _forward(self, c: torch.Tensor, x: torch.Tensor, levels: ValueLevels,
                  prior_grids: Sequence[GridT]) -> torch.Tensor:
-        c = c + self.attn(self.query_norm(c), self.feat_norm(x), levels)
+        c = self.attn(self.query_norm(c), self.feat_norm(x), levels, residual=c)
         if self.with_cffn:
+            if isinstance(self.drop_path, nn.Identity) or not self.training:  # the branch as it is
+                return self.ffn(self.ffn_norm(c), prior_grids, residual=c)
             c = c + self.drop_path(self.ffn(self.ffn_norm(c), prior_grids))
         return c
 

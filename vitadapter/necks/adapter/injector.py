@@ -31,7 +31,7 @@ class Injector(nn.Module):
         self.grad_checkpointing = grad_checkpointing
 
     def _forward(self, x: torch.Tensor, c: torch.Tensor, levels: ValueLevels) -> torch.Tensor:
-        return x + self.gamma * self.attn(self.query_norm(x), self.feat_norm(c), levels)
+        return self.attn(self.query_norm(x), self.feat_norm(c), levels, residual=x, scale=self.gamma)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor, levels: ValueLevels) -> torch.Tensor:
         return maybe_checkpoint(self._forward, self.grad_checkpointing, x, c, levels)

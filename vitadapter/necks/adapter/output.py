@@ -10,15 +10,18 @@
 
 ``up`` reads c2 in channels-last memory format (c2 comes from the prior tokens, which are that
 layout already, so for one image there is no copy): the CPU's transposed convolution is about 2.5x
-faster so, with the same values.
+faster so, with the same values. In eager mode the whole stage runs on channels-last
+(B, h, w, C) tensors (:meth:`AdapterOutput._channels_last_levels`: ``up`` and the resampling as
+GEMMs, the sums without layout changes); traced and compiled graphs use the modules as they are.
 """
 import math
 from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-from ...geometry import crop_top_left, resample_to_grid
+from ...geometry import _interp_matrix, crop_top_left, is_static, resample_to_grid
 from ..norm import build_norm2d
 
 
@@ -48,13 +51,65 @@ class AdapterOutput(nn.Module):
 
     def forward(self, priors: Sequence[torch.Tensor], vit_maps: Sequence[torch.Tensor],
                 vit_stride: Sequence[int]) -> List[torch.Tensor]:
+        if self.add_vit_feature and len(vit_maps) != len(priors):
+            raise ValueError(f"add_vit_feature needs one ViT map per level ({len(priors)}), got "
+                             f"{len(vit_maps)}: use 4 interactions or add_vit_feature=False")
+        if channels_last_path_applies(*priors, *vit_maps):
+            levels = self._channels_last_levels(priors, vit_maps, vit_stride)
+        else:
+            levels = self._levels(priors, vit_maps, vit_stride)
+        return [norm(y) for norm, y in zip(self.norms, levels)]
+
+    def _levels(self, priors, vit_maps, vit_stride) -> List[torch.Tensor]:
+        """The levels before their norms, with the modules as they are (traced / compiled code)."""
         c1, c2, c3, c4 = priors
         up = self.up(c2.contiguous(memory_format=torch.channels_last))
         levels = [c1 + crop_top_left(up, c1.shape[-2:]), c2, c3, c4]  # 2 * ceil(H/8) >= ceil(H/4)
         if self.add_vit_feature:
-            if len(vit_maps) != len(levels):
-                raise ValueError(f"add_vit_feature needs one ViT map per level ({len(levels)}), got "
-                                 f"{len(vit_maps)}: use 4 interactions or add_vit_feature=False")
             levels = [y + resample_to_grid(v, vit_stride, (s, s), y.shape[-2:])
                       for y, v, s in zip(levels, vit_maps, self.strides)]
-        return [norm(y) for norm, y in zip(self.norms, levels)]
+        return levels
+
+    def _channels_last_levels(self, priors, vit_maps, vit_stride) -> List[torch.Tensor]:
+        """The same levels computed on (B, h, w, C) tensors (eager mode, static sizes): ``up`` as
+        one GEMM over c2's channels whose 2x2 outputs per cell are interleaved by the addition to
+        c1 itself (no separate upsampled map), the ViT maps resampled by two GEMMs over rows and
+        columns of the channels-last tokens (no NCHW intermediate), every sum channels-last.
+        Returns channels-last maps (B, C, h, w)."""
+        c1, c2, c3, c4 = [p.permute(0, 2, 3, 1) for p in priors]  # (B, h, w, C) views
+        b, h2, w2, channels = c2.shape
+        h1, w1 = c1.shape[1:3]
+        # ConvTranspose2d(k=2, s=2): out[2i + di, 2j + dj, o] = b[o] + sum_c x[i, j, c] W[c, o, di, dj]
+        weight = self.up.weight.permute(0, 2, 3, 1).reshape(self.up.in_channels, -1)  # (C, [di, dj, o])
+        up = F.linear(c2, weight.t(), self.up.bias.repeat(4)).view(b, h2, w2, 2, 2, -1)
+        up = up.permute(0, 1, 3, 2, 4, 5)  # (B, h2, di, w2, dj, C)
+        if (h1, w1) == (2 * h2, 2 * w2):
+            first = (c1.reshape(b, h2, 2, w2, 2, channels) + up).view(b, h1, w1, channels)
+        else:  # 2 * ceil(H/8) > ceil(H/4): crop the upsampled map
+            first = c1 + up.reshape(b, 2 * h2, 2 * w2, channels)[:, :h1, :w1]
+        levels = [first, c2, c3, c4]
+        if self.add_vit_feature:
+            vit = [v.permute(0, 2, 3, 1) for v in vit_maps]
+            levels = [y + resample_channels_last(v, vit_stride, (s, s), y.shape[1:3])
+                      for y, v, s in zip(levels, vit, self.strides)]
+        return [y.permute(0, 3, 1, 2) for y in levels]
+
+
+def channels_last_path_applies(*maps: torch.Tensor) -> bool:
+    """Eager mode with plain int sizes (a traced or compiled graph keeps the modules as they are)."""
+    return (not torch.jit.is_tracing() and not torch.jit.is_scripting()
+            and not torch.compiler.is_compiling() and is_static(*(s for m in maps for s in m.shape)))
+
+
+def resample_channels_last(x: torch.Tensor, src_stride: Sequence[int], dst_stride: Sequence[int],
+                           out_size: Sequence[int]) -> torch.Tensor:
+    """:func:`vitadapter.geometry.resample_to_grid` (the same bilinear weights) on a (B, h, w, C)
+    tensor: (B, h, w, C) -> (B, o, p, C), contiguous."""
+    b, h, w, channels = x.shape
+    if tuple(src_stride) == tuple(dst_stride) and (h, w) == tuple(out_size):
+        return x
+    rows = _interp_matrix(out_size[0], h, dst_stride[0] / src_stride[0]).to(x.device, x.dtype)
+    cols = _interp_matrix(out_size[1], w, dst_stride[1] / src_stride[1]).to(x.device, x.dtype)
+    x = torch.matmul(rows, x.reshape(b, h, w * channels))  # (B, o, w * C)
+    x = torch.matmul(cols, x.view(b * out_size[0], w, channels))  # (B * o, p, C)
+    return x.view(b, out_size[0], out_size[1], channels)

@@ -41,29 +41,41 @@ def corner_entries(shapes: Sequence[GridT], locations: torch.Tensor, weights: to
     """The sparse matrix's entries: (columns, coefficients), both (B, Lq, heads, L, P, 4), row
     after row (rows: b, query, head). Column of a corner = (b * Lv + level start + y * w + x) *
     heads + head, the row of ``value.reshape(-1, d)``; a corner outside its level has coefficient 0
-    (and a clamped, valid column)."""
+    (and a clamped, valid column).
+
+    The bilinear weight of corner (x_i, y_j) factors into an x part and a y part, and so does its
+    inside-the-level test: both are computed per axis on (B, Lq, heads, L, P) tensors (the attention
+    weight folded into the y part); only the four final products and column sums make (..., 4)
+    tensors. The same numbers as corner-wise arithmetic, with far fewer operations on the largest
+    tensors."""
     b, lq, heads, num_levels, points, _ = locations.shape
     dtype, device = locations.dtype, locations.device
-    sizes = torch.tensor([[w, h] for h, w in shapes], dtype=dtype, device=device)  # (L, 2) as (w, h)
-    starts = torch.tensor([0] + [h * w for h, w in shapes][:-1], device=device).cumsum(0)
-    pixel = locations * sizes[:, None, :] - 0.5  # (B, Lq, heads, L, P, 2) in cells
-    corner0 = pixel.detach().floor()
-    frac = pixel - corner0  # differentiable: d frac / d location = level size
-    fx, fy = frac[..., 0], frac[..., 1]
-    gx, gy = 1 - fx, 1 - fy
-    bilinear = torch.stack([gx * gy, fx * gy, gx * fy, fx * fy], -1)  # corners (x0,y0) (x1,y0) (x0,y1) (x1,y1)
-    x0, y0 = corner0[..., 0].long(), corner0[..., 1].long()
-    dx = torch.tensor([0, 1, 0, 1], device=device)
-    dy = torch.tensor([0, 0, 1, 1], device=device)
-    xs, ys = x0[..., None] + dx, y0[..., None] + dy  # (B, Lq, heads, L, P, 4)
-    w_l = sizes[:, 0].long()[:, None, None]  # (L, 1, 1), broadcast over P and corners
-    h_l = sizes[:, 1].long()[:, None, None]
-    inside = (xs >= 0) & (xs < w_l) & (ys >= 0) & (ys < h_l)
-    cells = ys.clamp(min=0).minimum(h_l - 1) * w_l + xs.clamp(min=0).minimum(w_l - 1) + starts[:, None, None]
-    batch = torch.arange(b, device=device).view(b, 1, 1, 1, 1, 1) * lv
-    head = torch.arange(heads, device=device).view(1, 1, heads, 1, 1, 1)
-    columns = (batch + cells) * heads + head
-    coefficients = weights[..., None] * bilinear * inside.to(dtype)
+    widths = torch.tensor([w for _, w in shapes], dtype=dtype, device=device)[:, None]  # (L, 1)
+    heights = torch.tensor([h for h, _ in shapes], dtype=dtype, device=device)[:, None]
+    # int32 columns where they fit (half the memory kept for the backward pass; MKL's CSR kernels
+    # take them as they are)
+    index = torch.int32 if max(b * lv * heads, locations.numel() * 2) < 2 ** 31 else torch.long
+    int_widths = torch.tensor([w for _, w in shapes], dtype=index, device=device)[:, None]
+    starts = torch.tensor([0] + [h * w for h, w in shapes][:-1], dtype=index, device=device).cumsum(0)[:, None]
+    x, y = locations.unbind(-1)
+    px, py = x * widths - 0.5, y * heights - 0.5  # (B, Lq, heads, L, P) in cells
+    x0, y0 = px.detach().floor(), py.detach().floor()
+    fx, fy = px - x0, py - y0  # differentiable: d frac / d location = level size
+    # x parts of the corners x0, x0 + 1 and y parts of y0, y0 + 1, each 0 where outside the level
+    ax0 = (1 - fx) * ((x0 >= 0) & (x0 < widths)).to(dtype)
+    ax1 = fx * ((x0 >= -1) & (x0 < widths - 1)).to(dtype)
+    ay0 = weights * (1 - fy) * ((y0 >= 0) & (y0 < heights)).to(dtype)
+    ay1 = weights * fy * ((y0 >= -1) & (y0 < heights - 1)).to(dtype)
+    # corners (y0,x0) (y0,x1) (y1,x0) (y1,x1), i.e. (x0,y0) (x1,y0) (x0,y1) (x1,y1)
+    coefficients = torch.stack([ay0 * ax0, ay0 * ax1, ay1 * ax0, ay1 * ax1], -1)
+    # column = (b * Lv + start + y * w + x) * heads + head, with x, y clamped into the level
+    cx0 = x0.clamp(min=0).minimum(widths - 1).to(index) * heads
+    cx1 = (x0 + 1).clamp(min=0).minimum(widths - 1).to(index) * heads
+    offset = (torch.arange(b, dtype=index, device=device) * (lv * heads)).view(b, 1, 1, 1, 1) \
+        + torch.arange(heads, dtype=index, device=device).view(1, 1, heads, 1, 1) + starts * heads
+    ry0 = y0.clamp(min=0).minimum(heights - 1).to(index) * (int_widths * heads) + offset
+    ry1 = (y0 + 1).clamp(min=0).minimum(heights - 1).to(index) * (int_widths * heads) + offset
+    columns = torch.stack([ry0 + cx0, ry0 + cx1, ry1 + cx0, ry1 + cx1], -1)
     return columns, coefficients
 
 
@@ -100,14 +112,14 @@ def _backward(ctx, grad_out, coefficients, columns, value_rows, k, rows, rv):
                                                        beta=0.0).values()
     if ctx.needs_input_grad[2]:  # A^T dL/dout
         row_of_entry = torch.arange(rows, device=columns.device).repeat_interleave(k)
-        transposed = torch.sparse_coo_tensor(torch.stack([columns, row_of_entry]), coefficients,
+        transposed = torch.sparse_coo_tensor(torch.stack([columns.long(), row_of_entry]), coefficients,
                                              (rv, rows))
         grad_value = torch.sparse.mm(transposed, grad_out)
     return grad_coefficients, None, grad_value, None
 
 
 def _csr(values: torch.Tensor, columns: torch.Tensor, k: int, rows: int, cols: int) -> torch.Tensor:
-    crow = torch.arange(0, rows * k + 1, k, device=columns.device)
+    crow = torch.arange(0, rows * k + 1, k, dtype=columns.dtype, device=columns.device)
     with warnings.catch_warnings():  # torch calls its sparse CSR support beta
         warnings.simplefilter('ignore', UserWarning)
         return torch.sparse_csr_tensor(crow, columns, values, (rows, cols), check_invariants=False)

@@ -8,7 +8,9 @@ stride 4, 2x at 8, 4x at 16 and 32. Layer names and order are the official ones
 
 The stem runs in channels-last memory format (the CPU's convolutions and max pooling are about
 1.6x faster so; the values are the same): the input is converted once, and the outputs are
-channels-last maps, read as tokens without a copy.
+channels-last maps, read as tokens without a copy. The 1x1 projections ``fc1``..``fc4`` run as
+linear layers over those channels-last maps (:func:`pointwise`: the same weights and values, one
+GEMM each way instead of the convolution's im2col path).
 
 Every stride-2 layer has kernel 3 and padding 1, so an H x W input gives exactly
 ``ceil(H / s) x ceil(W / s)`` maps, for any H and W.
@@ -18,6 +20,7 @@ from typing import List, Optional
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..norm import build_norm2d
 
@@ -73,4 +76,12 @@ class SpatialPriorModule(nn.Module):
         c2 = self.conv2(c1)
         c3 = self.conv3(c2)
         c4 = self.conv4(c3)
-        return [self.fc1(c1), self.fc2(c2), self.fc3(c3), self.fc4(c4)]
+        return [pointwise(fc, c) for fc, c in zip((self.fc1, self.fc2, self.fc3, self.fc4), (c1, c2, c3, c4))]
+
+
+def pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """A 1x1 convolution (B, C, H, W) -> (B, E, H, W) as a linear layer over the channels of the
+    channels-last map: one GEMM, forward and backward (the CPU's 1x1 convolution runs a slower
+    im2col path, and its backward copies); the result is a channels-last map, the same values."""
+    out = F.linear(x.permute(0, 2, 3, 1), conv.weight.flatten(1), conv.bias)  # (B, H, W, E)
+    return out.permute(0, 3, 1, 2)
