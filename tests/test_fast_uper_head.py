@@ -38,10 +38,10 @@ def float64_copy(head):
     return copy.deepcopy(head).double()
 
 
-def pair(**overrides):
+def pair(fast_path='auto', **overrides):
     init_default_scope('mmseg')
     reference = UPerHead(**dict(HEAD, **overrides))
-    fast = FastUPerHead(**dict(HEAD, **overrides))
+    fast = FastUPerHead(fast_path=fast_path, **dict(HEAD, **overrides))
     fast.load_state_dict(reference.state_dict())  # same keys, both ways
     reference.load_state_dict(fast.state_dict())
     return reference, fast
@@ -57,7 +57,7 @@ def test_same_outputs_and_gradients_as_uperhead(height, width, monkeypatch):
     # float64: the two are the same function; in float32 the different summation order is
     # amplified by the batch norms' backward (relative differences up to ~1e-2 on gradients of
     # 1e-5 magnitude at UperNet's 512 channels), which says nothing about the math.
-    reference, fast = pair()
+    reference, fast = pair(fast_path=True)  # the low-resolution path, forced
     reference.double(), fast.double()
     inputs = [x.double() for x in levels(2, height, width)]
     outputs, grads = [], []
@@ -146,3 +146,92 @@ def test_levels_of_one_size_and_align_corners_match_uperhead():
         with torch.no_grad():
             xs = [x.double() for x in inputs]
             torch.testing.assert_close(fast(xs), reference(xs), rtol=1e-10, atol=1e-10)
+
+
+def train_step_outputs(head, inputs):
+    """Logits and the gradients of inputs and parameters of one train-mode step."""
+    head.train()
+    head.zero_grad(set_to_none=True)
+    xs = [x.clone().requires_grad_() for x in inputs]
+    logits = head(xs)
+    (logits * torch.linspace(-1, 1, logits.numel(), dtype=logits.dtype).view_as(logits)).sum().backward()
+    return logits.detach(), [x.grad for x in xs] + [p.grad for p in head.parameters()]
+
+
+@pytest.mark.parametrize('fast_path', [True, False, 'auto'])
+def test_every_fast_path_setting_computes_uperhead(fast_path, monkeypatch):
+    """Forced low-resolution, forced UPerHead formulation and the measured choice: the same
+    function as UPerHead in float64 (outputs and gradients); False never takes the low-resolution
+    path."""
+    import vitadapter.heads.resized_conv as resized_conv
+    calls = []
+    low_res_path = resized_conv._resized_conv_rows
+    monkeypatch.setattr(resized_conv, '_resized_conv_rows',
+                        lambda *a, **k: calls.append(1) or low_res_path(*a, **k))
+    reference, fast = pair(fast_path=fast_path)
+    reference.double(), fast.double()
+    inputs = [x.double() for x in levels(2, 40, 56)]
+    expected, expected_grads = train_step_outputs(reference, inputs)
+    got, got_grads = train_step_outputs(fast, inputs)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+    for g, e in zip(got_grads, expected_grads):
+        assert ((g - e).abs().max() / e.abs().max().clamp_min(1e-12)) < 1e-9
+    assert (len(calls) > 0) == (fast_path is not False)
+    if fast_path == 'auto':  # both fusion convolutions measured once, in train mode with grads
+        assert len(fast.path_choice.choices) == 2
+
+
+def scripted_measure(seconds, log):
+    """measure(name, fn): runs fn (as the real clock would) and returns the scripted time."""
+    def measure(name, fn):
+        fn()
+        log.append(name)
+        return seconds[name]
+    return measure
+
+
+@pytest.mark.parametrize('faster', ['low_res', 'uperhead'])
+def test_auto_keeps_the_formulation_its_measurement_says(faster, monkeypatch):
+    import vitadapter.heads.resized_conv as resized_conv
+    calls = []
+    low_res_path = resized_conv._resized_conv_rows
+    monkeypatch.setattr(resized_conv, '_resized_conv_rows',
+                        lambda *a, **k: calls.append(1) or low_res_path(*a, **k))
+    _, fast = pair()
+    log = []
+    seconds = {'low_res': 1.0, 'uperhead': 2.0} if faster == 'low_res' else {'low_res': 2.0, 'uperhead': 1.0}
+    fast.path_choice.measure = scripted_measure(seconds, log)
+    inputs = levels(2, 64, 64)
+    fast.train()
+    fast(inputs).sum().backward()
+    # two fusion convolutions x two candidates x two rounds, alternated
+    assert log == ['low_res', 'uperhead'] * 4
+    assert set(fast.path_choice.choices.values()) == {faster}
+    # cached: the next call with the same key measures nothing and takes the chosen path
+    calls.clear()
+    fast(inputs).sum().backward()
+    assert len(log) == 8
+    assert (len(calls) > 0) == (faster == 'low_res')
+    # a new key (eval, no grad; another size) is measured again
+    fast.eval()
+    with torch.no_grad():
+        fast(inputs)
+        fast(levels(1, 64, 96))
+    assert len(log) == 8 + 8 + 8 and len(fast.path_choice.choices) == 6
+
+
+def test_auto_measures_nothing_under_the_flop_counter():
+    from torch.utils.flop_counter import FlopCounterMode
+    _, fast = pair()
+    log = []
+    fast.path_choice.measure = scripted_measure({'low_res': 2.0, 'uperhead': 1.0}, log)
+    fast.eval()
+    with torch.no_grad(), FlopCounterMode(display=False):
+        fast(levels(1, 64, 64))
+    assert log == [] and fast.path_choice.choices == {}
+
+
+def test_fast_path_refuses_an_unknown_setting():
+    init_default_scope('mmseg')
+    with pytest.raises(ValueError, match=r"fast_path='yes'.*'auto'"):
+        FastUPerHead(fast_path='yes', **HEAD)

@@ -4,8 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vitadapter.heads.resized_conv import (conv3x3_of_resized, conv3x3_of_resized_concat,
-                                            resized_conv_saves_work)
+from vitadapter.heads.measured_choice import MeasuredChoice
+from vitadapter.heads.resized_conv import (conv3x3_of_concat, conv3x3_of_resized,
+                                            conv3x3_of_resized_concat, resized_conv_saves_work)
 
 
 @pytest.mark.parametrize('size', [(16, 16), (20, 28), (7, 13)])
@@ -34,6 +35,7 @@ def test_concat_version_equals_concat_then_conv():
     expected = F.conv2d(cat, weight, bias, padding=1)
     torch.testing.assert_close(conv3x3_of_resized_concat(maps, weight, bias, size), expected,
                                rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(conv3x3_of_concat(maps, weight, bias, size), expected, rtol=0, atol=0)
     with pytest.raises(ValueError, match=r'weight must be \(C_out, 14, 3, 3\)'):
         conv3x3_of_resized_concat(maps, weight[:, :10], None, size)
 
@@ -58,3 +60,35 @@ def test_low_resolution_path_is_chosen_when_it_saves_work():
     assert resized_conv_saves_work((64, 64), (128, 128), 512)      # UperNet's 512-channel levels
     assert resized_conv_saves_work((16, 16), (128, 128), 512)
     assert not resized_conv_saves_work((120, 120), (128, 128), 4)  # almost no resize, few channels
+
+
+def test_measured_choice_keeps_the_fastest_per_key_and_caches_it():
+    log = []
+    seconds = {('a', 'x'): [3.0, 1.0], ('a', 'y'): [2.0, 2.0], ('b', 'x'): [1.0, 1.0], ('b', 'y'): [1.0, 1.0]}
+
+    def measure(name, fn):
+        fn()
+        log.append(name)
+        return seconds[(key, name)].pop(0)
+    choice = MeasuredChoice(rounds=2, measure=measure)
+    ran = []
+    candidates = {'x': lambda: ran.append('x'), 'y': lambda: ran.append('y')}
+    key = 'a'
+    assert choice.pick('a', candidates) == 'x'          # best of two runs: 1.0 < 2.0
+    assert ran == log == ['x', 'y', 'x', 'y']           # alternated
+    assert choice.pick('a', candidates) == 'x' and len(log) == 4   # cached
+    key = 'b'
+    assert choice.pick('b', candidates) == 'x'          # a tie keeps the first listed
+    assert choice.timings['a'] == {'x': 1.0, 'y': 2.0}
+    with pytest.raises(ValueError, match='rounds'):
+        MeasuredChoice(rounds=0)
+
+
+def test_measured_choice_measures_nothing_inside_torch_compile():
+    choice = MeasuredChoice(measure=lambda name, fn: pytest.fail('measured while compiling'))
+
+    @torch.compile(backend='eager', fullgraph=False)
+    def f(x):
+        picked = choice.pick('k', {'x': lambda: None})
+        return x + (1 if picked is None else 2)
+    assert f(torch.zeros(1)).item() == 1 and choice.choices == {}

@@ -30,9 +30,16 @@ def set_head_channels(model_cfg: dict, channels: int) -> None:
         head['in_channels'] = [channels] * len(in_index) if isinstance(in_index, (list, tuple)) else channels
 
 
+# options of vitadapter's heads that the stock heads do not take (they choose how, not what)
+HEAD_ONLY_OPTIONS = {'FastUPerHead': ('fast_path',)}
+
+
 def use_stock_heads(model_cfg: dict) -> None:
-    """Replace vitadapter's heads by the mmseg heads they equal (``STOCK_HEADS``)."""
+    """Replace vitadapter's heads by the mmseg heads they equal (``STOCK_HEADS``), dropping the
+    options only vitadapter's take (e.g. ``--cfg-options model.decode_head.fast_path=True``)."""
     for head in heads_of(model_cfg):
+        for option in HEAD_ONLY_OPTIONS.get(head['type'], ()):
+            head.pop(option, None)
         head['type'] = STOCK_HEADS.get(head['type'], head['type'])
 
 

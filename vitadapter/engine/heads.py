@@ -13,8 +13,16 @@ stride 4, concatenates them (4 x 512 channels) and runs a 3x3 convolution there:
 of that convolution multiply interpolated pixels. FastUPerHead splits the convolution by level
 and computes each coarse level's share at the level's own resolution (``conv3x3_of_resized``);
 the same for the pooling pyramid's convolution over its upsampled 1/2/3/6 pooled maps.
+
+Which of the two formulations is faster depends on the machine: the low-resolution path is
+matrix products (MKL's GEMMs for the 1x1 convolution at one thread and the per-axis resizes),
+UPerHead's is one big 3x3 convolution (oneDNN). ``fast_path='auto'`` (the default) times both on
+the real tensors at the first call of each fusion convolution per (input shapes, memory format,
+dtype, device, grad mode, autocast, threads) and keeps the faster (``MeasuredChoice``), so the head
+is never slower than UPerHead's computation by more than the timing's noise; ``True`` / ``False``
+force the low-resolution / UPerHead formulation.
 """
-from typing import List, Sequence
+from typing import List, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -24,7 +32,8 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 
-from ..heads import conv3x3_of_resized_concat
+from ..heads.measured_choice import MeasuredChoice
+from ..heads.resized_conv import conv3x3_of_concat, conv3x3_of_resized_concat
 
 
 @MODELS.register_module()
@@ -87,9 +96,12 @@ def _is_plain_conv3x3(module) -> bool:
             and tuple(module.order) == ('conv', 'norm', 'act'))
 
 
-def _conv_module_of_concat(module, maps: List[torch.Tensor], size, align_corners: bool) -> torch.Tensor:
-    """``module(cat([resize(m, size) for m in maps], 1))`` for a plain 3x3 ConvModule."""
-    x = conv3x3_of_resized_concat(maps, module.conv.weight, module.conv.bias, size, align_corners)
+def _conv_module_of_concat(module, maps: List[torch.Tensor], size, align_corners: bool,
+                           low_res: bool = True) -> torch.Tensor:
+    """``module(cat([resize(m, size) for m in maps], 1))`` for a plain 3x3 ConvModule, the
+    convolution computed at the maps' own resolutions (``low_res``) or as UPerHead does."""
+    conv = conv3x3_of_resized_concat if low_res else conv3x3_of_concat
+    x = conv(maps, module.conv.weight, module.conv.bias, size, align_corners)
     if module.with_norm:
         x = module.norm(x)
     if module.with_activation:
@@ -102,19 +114,79 @@ class FastUPerHead(UPerHead):
     """UPerHead (same arguments, parameters and state_dict keys) whose two concatenating 3x3
     convolutions (the pooling pyramid's ``bottleneck`` and the FPN's ``fpn_bottleneck``) run each
     resized input's share at that input's own resolution; outputs equal UPerHead's up to float
-    rounding (tested: forward and gradients)."""
+    rounding (tested: forward and gradients).
 
-    def __init__(self, **kwargs):
+    Args:
+        fast_path: ``'auto'`` (default): per fusion convolution, time the low-resolution and
+            UPerHead's formulation once per input key (shapes, memory format, dtype, device, grad
+            mode, autocast, threads) on the real tensors (forward, plus backward when gradients
+            are needed) and keep the faster; ``True``: always the low-resolution formulation
+            (where it saves multiply-adds); ``False``: always UPerHead's.
+        **kwargs: UPerHead's arguments.
+    """
+
+    def __init__(self, fast_path: Union[str, bool] = 'auto', **kwargs):
+        if fast_path not in ('auto', True, False):
+            raise ValueError(f"FastUPerHead(fast_path={fast_path!r}): use 'auto' (time both "
+                             f"formulations once and keep the faster), True or False")
         super().__init__(**kwargs)
         if not (_is_plain_conv3x3(self.bottleneck) and _is_plain_conv3x3(self.fpn_bottleneck)):
             raise ValueError("FastUPerHead needs plain 3x3 fusion convolutions (default conv_cfg, "
                              "order conv-norm-act); use mmseg's UPerHead for other settings")
+        self.fast_path = fast_path
+        self.path_choice = MeasuredChoice()  # (fusion conv, input key) -> 'low_res' / 'uperhead'
+
+    def _input_key(self, name: str, maps: List[torch.Tensor]) -> Tuple:
+        weight = getattr(self, name).conv.weight
+        device = maps[0].device
+        autocast = torch.is_autocast_enabled(device.type)
+        return (name, tuple((tuple(m.shape), m.is_contiguous(memory_format=torch.channels_last))
+                            for m in maps),
+                maps[0].dtype, weight.dtype, str(device), self._needs_grad(maps), self.training,
+                autocast and torch.get_autocast_dtype(device.type), torch.get_num_threads())
+
+    def _needs_grad(self, maps: List[torch.Tensor]) -> bool:
+        return torch.is_grad_enabled() and (any(m.requires_grad for m in maps) or any(
+            p.requires_grad for p in self.parameters()))
+
+    def _low_res(self, name: str, maps: List[torch.Tensor], size) -> bool:
+        """Whether the fusion convolution ``name`` runs at the maps' own resolutions now."""
+        if self.fast_path != 'auto':
+            return self.fast_path
+        module = getattr(self, name)
+        key = self._input_key(name, maps)
+        if key in self.path_choice.choices:
+            return self.path_choice.choices[key] == 'low_res'
+        candidates = {'low_res': self._timed_call(module, maps, size, True),
+                      'uperhead': self._timed_call(module, maps, size, False)}
+        choice = self.path_choice.pick(key, candidates, maps[0].device)
+        return choice != 'uperhead'  # None (cannot measure now: compiled, FLOP counting): low_res
+
+    def _timed_call(self, module, maps: List[torch.Tensor], size, low_res: bool):
+        """One forward (and backward, when the step needs gradients) of the fusion convolution
+        alone, on detached copies of the inputs and weights: the real step's graph and
+        gradients are untouched."""
+        needs_grad = self._needs_grad(maps)
+        conv = conv3x3_of_resized_concat if low_res else conv3x3_of_concat
+
+        def call():
+            with torch.no_grad() if not needs_grad else torch.enable_grad():
+                leaves = [m.detach().requires_grad_(needs_grad) for m in maps]
+                weight = module.conv.weight.detach().requires_grad_(needs_grad)
+                bias = module.conv.bias
+                bias = None if bias is None else bias.detach().requires_grad_(needs_grad)
+                out = conv(leaves, weight, bias, size, self.align_corners)
+                if needs_grad:
+                    out.backward(torch.ones_like(out))
+        return call
 
     def psp_forward(self, inputs: List[torch.Tensor]) -> torch.Tensor:
         """The pooling pyramid on the coarsest level (B, C, h, w) -> (B, channels, h, w)."""
         x = inputs[-1]
         pooled = [branch(x) for branch in self.psp_modules]  # (B, channels, s, s) per pool scale
-        return _conv_module_of_concat(self.bottleneck, [x] + pooled, x.shape[2:], self.align_corners)
+        maps = [x] + pooled
+        return _conv_module_of_concat(self.bottleneck, maps, x.shape[2:], self.align_corners,
+                                      self._low_res('bottleneck', maps, x.shape[2:]))
 
     def _forward_feature(self, inputs: List[torch.Tensor]) -> torch.Tensor:
         """inputs: the backbone's levels -> (B, channels, H, W) at the finest selected level."""
@@ -127,5 +199,6 @@ class FastUPerHead(UPerHead):
                 align_corners=self.align_corners)
         fpn_outs = [conv(lateral) for conv, lateral in zip(self.fpn_convs, laterals[:-1])]
         fpn_outs.append(laterals[-1])
-        return _conv_module_of_concat(self.fpn_bottleneck, fpn_outs, fpn_outs[0].shape[2:],
-                                      self.align_corners)
+        size = fpn_outs[0].shape[2:]
+        return _conv_module_of_concat(self.fpn_bottleneck, fpn_outs, size, self.align_corners,
+                                      self._low_res('fpn_bottleneck', fpn_outs, size))

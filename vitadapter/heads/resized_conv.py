@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from ..geometry import is_static
 
-__all__ = ['conv3x3_of_resized', 'conv3x3_of_resized_concat', 'resized_conv_saves_work',
-           'tap_resize_matrix']
+__all__ = ['conv3x3_of_concat', 'conv3x3_of_resized', 'conv3x3_of_resized_concat',
+           'resized_conv_saves_work', 'tap_resize_matrix']
 
 
 def _build_tap_resize_matrix(n_in: int, n_out: int, align_corners: bool, dtype: torch.dtype,
@@ -105,6 +105,18 @@ def conv3x3_of_resized(x: torch.Tensor, weight: torch.Tensor, size: Tuple[int, i
     size = (int(size[0]), int(size[1]))
     rows = _resized_conv_rows(x, weight, size, align_corners, None)
     return rows.view(x.shape[0], weight.shape[0], *size)
+
+
+def conv3x3_of_concat(maps: Sequence[torch.Tensor], weight: torch.Tensor,
+                      bias: Optional[torch.Tensor], size: Tuple[int, int],
+                      align_corners: bool = False) -> torch.Tensor:
+    """The plain computation (mmseg's UPerHead): every map resized to ``size`` (a map already
+    there is kept as is), concatenated, one 3x3 convolution. Same arguments and result as
+    ``conv3x3_of_resized_concat``: (B, C_i, h_i, w_i) maps -> (B, C_out, H, W)."""
+    static = is_static(*size, *(s for m in maps for s in m.shape[2:]))
+    resized = [m if static and tuple(m.shape[2:]) == tuple(size) else
+               F.interpolate(m, size=size, mode='bilinear', align_corners=align_corners) for m in maps]
+    return F.conv2d(torch.cat(resized, 1), weight, bias, padding=1)
 
 
 def conv3x3_of_resized_concat(maps: Sequence[torch.Tensor], weight: torch.Tensor,
