@@ -209,3 +209,17 @@ def test_injector_and_extractor_equal_their_plain_formulas():
         assert_close_scaled(ours, expected, 1e-12)
         for a, e in zip(grads(ours, inputs), grads(expected, inputs)):
             assert_close_scaled(a, e, 1e-10)
+
+
+def test_short_softmax_equals_torch_softmax_with_gradients():
+    """The attention weights' softmax over levels x points taken as columns of the transposed
+    matrix: the same values and gradient (float64: exp and a sum of <= 16 terms, 1e-14 of O(1)
+    values is far above their rounding); a wide last dimension takes torch's softmax as it is."""
+    from vitadapter.necks.adapter.deform_attn import SHORT_SOFTMAX, softmax_last
+    for shape in [(2, 7, 3, 4), (1, 5, 6, 12), (3, 2, SHORT_SOFTMAX + 1)]:
+        x = (torch.randn(shape, dtype=torch.float64) * 5).requires_grad_()
+        ours, expected = softmax_last(x), torch.softmax(x, -1)
+        assert ours.shape == expected.shape
+        assert_close_scaled(ours, expected, 1e-14)
+        for a, e in zip(grads(ours, [x]), grads(expected, [x])):
+            assert_close_scaled(a, e, 1e-14)
