@@ -2,6 +2,8 @@
 sampling (:mod:`vitadapter.necks.adapter.sparse_sampling`) equals the point-by-point bilinear
 reference and the ``grid_sample`` path, forward and gradients, and 'auto' takes it only where it
 applies (eager CPU float32/float64; traced code keeps ``grid_sample``)."""
+import warnings
+
 import pytest
 import torch
 
@@ -223,3 +225,15 @@ def test_short_softmax_equals_torch_softmax_with_gradients():
         assert_close_scaled(ours, expected, 1e-14)
         for a, e in zip(grads(ours, [x]), grads(expected, [x])):
             assert_close_scaled(a, e, 1e-14)
+
+
+def test_sparse_path_forward_and_backward_raise_no_warning():
+    """The sparse product's forward and backward (all three gradients) run without a warning:
+    torch warns about implicitly skipped sparse invariant checks unless told explicitly, once per
+    training step, which buries real warnings in a log."""
+    value, locations, weights = (t.requires_grad_() for t in random_case(SHAPES, b=2, lq=3, heads=2, d=4, points=3, dtype=torch.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        out = deformable_sampling(value, value_levels(SHAPES), locations, weights, 'sparse')
+        out.square().sum().backward()
+    assert all(t.grad is not None for t in (value, locations, weights))
