@@ -1,5 +1,6 @@
 """FLOPs of one call, counted by ``torch.utils.flop_counter`` (one multiply-add = 2 FLOPs), with
-formulas for the CPU's fused attention, which torch's counter does not know."""
+formulas for the CPU's fused attention, which torch's counter does not know, and for sparse x dense
+products (ViTAdapter's CPU sampling), which it counts as if the sparse matrix were dense."""
 from typing import Callable
 
 import torch
@@ -16,11 +17,41 @@ def _cpu_sdpa_backward_flop(grad_out_shape, query_shape, key_shape, value_shape,
     return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
 
 
+def _is_sparse(t) -> bool:
+    return isinstance(t, torch.Tensor) and t.layout != torch.strided
+
+
+def _mm_flop(a, b, *args, out_val=None, **kwargs) -> int:
+    """``a @ b``: 2 x nonzeros x columns of b when ``a`` is sparse (the work done), else dense."""
+    if _is_sparse(a):
+        return 2 * a._nnz() * b.shape[-1]
+    from torch.utils.flop_counter import mm_flop
+    return mm_flop(a.shape, b.shape)
+
+
+def _sparse_addmm_flop(bias, a, b, *args, out_val=None, **kwargs) -> int:
+    """``bias + a @ b`` with sparse ``a`` (autograd's ``A^T @ dL/dout``)."""
+    return 2 * a._nnz() * b.shape[-1]
+
+
+def _sampled_addmm_flop(pattern, a, b, *args, out_val=None, **kwargs) -> int:
+    """``(a @ b)`` at the entries of the sparse ``pattern`` only: one dot product per entry."""
+    return 2 * pattern._nnz() * a.shape[-1]
+
+
+for _formula in (_mm_flop, _sparse_addmm_flop, _sampled_addmm_flop):
+    _formula._get_raw = True  # FlopCounterMode passes the tensors, not their shapes (nnz is needed)
+
+
 def missing_flop_formulas() -> dict:
-    """FLOP formulas for the CPU's fused attention, which torch's counter does not know."""
+    """FLOP formulas torch's counter lacks (the CPU's fused attention) or gets wrong (sparse x
+    dense products, counted as dense: for ViTAdapter's sampling most of that count is zeros)."""
     from torch.utils.flop_counter import flop_registry
     aten = torch.ops.aten
-    extra = {}
+    extra = {aten.mm: _mm_flop}
+    for name, formula in (('_sparse_addmm', _sparse_addmm_flop), ('sparse_sampled_addmm', _sampled_addmm_flop)):
+        if hasattr(aten, name):
+            extra[getattr(aten, name)] = formula
     for name, formula in (('_scaled_dot_product_flash_attention_for_cpu', _cpu_sdpa_flop),
                           ('_scaled_dot_product_flash_attention_for_cpu_backward', _cpu_sdpa_backward_flop)):
         op = getattr(aten, name, None)
