@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.join(ROOT, 'tools'))
 
 from benchmarking.cli import main, parse_args  # noqa: E402
 from benchmarking.flops import count_flops  # noqa: E402
-from benchmarking.machine import WATCHED_FLAGS, describe, machine_record, parse_cpuinfo  # noqa: E402
+from benchmarking.machine import (WATCHED_FLAGS, describe, isa_limits, machine_record,  # noqa: E402
+                                  parse_cpuinfo)
 from benchmarking.segmentors import segmentor_cfg  # noqa: E402
 
 DEMO_CONFIG = os.path.join(ROOT, 'configs', 'demo', 'upernet_vit-t16_400it_shapes-96x96.py')
@@ -268,6 +269,20 @@ def test_the_machine_record_reads_the_cpu_model_and_instruction_sets():
     assert f"{torch.get_num_threads()} threads" in line
     none = describe(dict(record, cpu_flags={flag: False for flag in WATCHED_FLAGS}))
     assert 'none of avx2/avx512f' in none and 'instruction sets unknown' in describe(dict(record, cpu_flags=None))
+
+
+def test_the_machine_line_names_the_instruction_sets_the_libraries_were_restricted_to():
+    environ = dict(ATEN_CPU_CAPABILITY='avx2', MKL_ENABLE_INSTRUCTIONS='AVX2', ONEDNN_MAX_CPU_ISA='AVX2',
+                   DNNL_MAX_CPU_ISA='', PATH='/bin')
+    limits = isa_limits(environ)
+    assert limits == dict(ATEN_CPU_CAPABILITY='avx2', MKL_ENABLE_INSTRUCTIONS='AVX2', ONEDNN_MAX_CPU_ISA='AVX2')
+    record = dict(machine_record('cpu'), cpu='Xeon', logical_cpus=4, torch_cpu_capability='AVX2',
+                  cpu_flags={flag: flag in ('avx2', 'avx512f') for flag in WATCHED_FLAGS}, isa_limits=limits)
+    line = describe(record)
+    assert ('avx2 avx512f (torch kernels: AVX2), libraries restricted to ATEN_CPU_CAPABILITY=avx2 '
+            'MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2, torch ') in line
+    assert 'restricted' not in describe(dict(record, isa_limits={}))
+    assert isa_limits({}) == {}
 
 
 def test_profile_prints_the_operators(capsys):
