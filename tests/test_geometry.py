@@ -164,3 +164,13 @@ def test_adapter_and_necks_do_not_import_the_trunk():
             if any('trunk' in n.split('.') for n in names):
                 offenders.append(f'{path.relative_to(root)}:{node.lineno}')
     assert not offenders
+
+
+@pytest.mark.parametrize('pyramid', ['feature2pyramid', 'simple'])
+def test_pyramid_levels_are_nchw_contiguous(pyramid):
+    """The upsampled levels pass a LayerNorm2d (a channels-last view inside); heads written for
+    NCHW get NCHW-contiguous maps, in training too."""
+    model = ViTPyramid(**tiny('vit', depth=2), out_indices=(-1,), pyramid=pyramid)
+    levels = model(torch.randn(2, 3, 64, 64))
+    levels[0].sum().backward()
+    assert all(y.is_contiguous() for y in levels), [y.stride() for y in levels]

@@ -132,7 +132,10 @@ class _PyramidNeck(nn.Module):
             raise ValueError(f"expected {self.num_inputs} maps, got {len(maps)}")
         if self.num_inputs == 1:
             maps = list(maps) * len(self.levels)
-        return [self._run_level(level, x) for level, x in zip(self.levels, maps)]
+        # NCHW-contiguous out: a LayerNorm2d between the transposed convolutions leaves the
+        # upsampled levels channels-last, and heads written for NCHW (mmseg's) then run their
+        # stride-4 work on mixed layouts (measured: a UPerHead train step 1.3x slower under AVX2)
+        return [self._run_level(level, x).contiguous() for level, x in zip(self.levels, maps)]
 
 
 class Feature2PyramidNeck(_PyramidNeck):
