@@ -235,3 +235,5 @@ def test_fast_path_refuses_an_unknown_setting():
     init_default_scope('mmseg')
     with pytest.raises(ValueError, match=r"fast_path='yes'.*'auto'"):
         FastUPerHead(fast_path='yes', **HEAD)
+    # the default is deterministic (no per-process timing): the low-resolution formulation
+    assert FastUPerHead(**HEAD).fast_path is True

@@ -33,12 +33,14 @@ def shapes_root(tmp_path_factory):
 
 
 def tiny_cfg(work_dir, data_root, max_iters=4, **backbone):
-    """The demo config shrunk to seconds: deterministic (no dropout, no random augmentation)."""
+    """The demo config shrunk to seconds: deterministic (no dropout, no random augmentation, and
+    FastUPerHead on one fixed formulation: 'auto' times both per process, so two processes could
+    differ in float rounding where tests compare runs bit for bit)."""
     cfg = Config.fromfile(DEMO_CONFIG)
     cfg.work_dir = str(work_dir)
     cfg.model.data_preprocessor.size = (32, 32)
     cfg.model.backbone.update(dict(img_size=32, depth=4, embed_dim=32, num_heads=2), **backbone)
-    cfg.model.decode_head.update(channels=16, pool_scales=(1, 2))
+    cfg.model.decode_head.update(channels=16, pool_scales=(1, 2), fast_path=True)
     cfg.model.auxiliary_head.update(channels=8)
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.data_root = data_root

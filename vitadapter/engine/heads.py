@@ -16,11 +16,13 @@ the same for the pooling pyramid's convolution over its upsampled 1/2/3/6 pooled
 
 Which of the two formulations is faster depends on the machine: the low-resolution path is
 matrix products (MKL's GEMMs for the 1x1 convolution at one thread and the per-axis resizes),
-UPerHead's is one big 3x3 convolution (oneDNN). ``fast_path='auto'`` (the default) times both on
-the real tensors at the first call of each fusion convolution per (input shapes, memory format,
-dtype, device, grad mode, autocast, threads) and keeps the faster (``MeasuredChoice``), so the head
-is never slower than UPerHead's computation by more than the timing's noise; ``True`` / ``False``
-force the low-resolution / UPerHead formulation.
+UPerHead's is one big 3x3 convolution (oneDNN). ``fast_path=True`` (the default: measured faster
+on AVX-512 and, emulated, AVX2 code paths) always takes the low-resolution formulation where it
+saves multiply-adds; ``fast_path='auto'`` times both on the real tensors at the first call of each
+fusion convolution per (input shapes, memory format, dtype, device, grad mode, autocast, threads)
+and keeps the faster (``MeasuredChoice``), so the head is never slower than UPerHead's computation
+by more than the timing's noise, at the price of run-to-run choices (float rounding) and a slower
+first step; ``False`` forces UPerHead's formulation.
 """
 from typing import List, Sequence, Tuple, Union
 
@@ -32,7 +34,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 
-from ..heads.measured_choice import MeasuredChoice
+from ..heads.measured_choice import MeasuredChoice, can_measure
 from ..heads.resized_conv import conv3x3_of_concat, conv3x3_of_resized_concat
 
 
@@ -117,15 +119,15 @@ class FastUPerHead(UPerHead):
     rounding (tested: forward and gradients).
 
     Args:
-        fast_path: ``'auto'`` (default): per fusion convolution, time the low-resolution and
+        fast_path: ``True`` (default): always the low-resolution formulation (where it saves
+            multiply-adds); ``'auto'``: per fusion convolution, time the low-resolution and
             UPerHead's formulation once per input key (shapes, memory format, dtype, device, grad
             mode, autocast, threads) on the real tensors (forward, plus backward when gradients
-            are needed) and keep the faster; ``True``: always the low-resolution formulation
-            (where it saves multiply-adds); ``False``: always UPerHead's.
+            are needed) and keep the faster; ``False``: always UPerHead's.
         **kwargs: UPerHead's arguments.
     """
 
-    def __init__(self, fast_path: Union[str, bool] = 'auto', **kwargs):
+    def __init__(self, fast_path: Union[str, bool] = True, **kwargs):
         if fast_path not in ('auto', True, False):
             raise ValueError(f"FastUPerHead(fast_path={fast_path!r}): use 'auto' (time both "
                              f"formulations once and keep the faster), True or False")
@@ -153,6 +155,8 @@ class FastUPerHead(UPerHead):
         """Whether the fusion convolution ``name`` runs at the maps' own resolutions now."""
         if self.fast_path != 'auto':
             return self.fast_path
+        if not can_measure():  # compiled, traced, exported (symbolic shapes), FLOP counting
+            return True
         module = getattr(self, name)
         key = self._input_key(name, maps)
         if key in self.path_choice.choices:
