@@ -2,6 +2,8 @@
 vitadapter.heads.resized_conv (whose own tests are in test_resized_conv.py)."""
 import copy
 
+import warnings
+
 import pytest
 import torch
 from mmengine.registry import init_default_scope
@@ -228,6 +230,23 @@ def test_auto_measures_nothing_under_the_flop_counter():
     fast.eval()
     with torch.no_grad(), FlopCounterMode(display=False):
         fast(levels(1, 64, 64))
+    assert log == [] and fast.path_choice.choices == {}
+
+
+def test_auto_in_several_processes_takes_the_fixed_formulation_and_says_so(monkeypatch):
+    """Each process would time on its own (seen flaky under FSDP): with a process group of more
+    than one, 'auto' measures nothing, takes the low-resolution formulation and warns once."""
+    _, fast = pair()
+    log = []
+    fast.path_choice.measure = scripted_measure({'low_res': 2.0, 'uperhead': 1.0}, log)
+    monkeypatch.setattr(torch.distributed, 'is_initialized', lambda: True)
+    monkeypatch.setattr(torch.distributed, 'get_world_size', lambda *a, **k: 2)
+    fast.eval()
+    with torch.no_grad(), pytest.warns(UserWarning, match="several processes"):
+        fast(levels(1, 64, 64))
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('error')
+        fast(levels(1, 64, 64))  # once only
     assert log == [] and fast.path_choice.choices == {}
 
 

@@ -24,6 +24,7 @@ and keeps the faster (``MeasuredChoice``), so the head is never slower than UPer
 by more than the timing's noise, at the price of run-to-run choices (float rounding) and a slower
 first step; ``False`` forces UPerHead's formulation.
 """
+import warnings
 from typing import List, Sequence, Tuple, Union
 
 import torch
@@ -111,6 +112,12 @@ def _conv_module_of_concat(module, maps: List[torch.Tensor], size, align_corners
     return x
 
 
+def _several_processes() -> bool:
+    """Whether this process is one of several in an initialised process group."""
+    dist = torch.distributed
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
 @MODELS.register_module()
 class FastUPerHead(UPerHead):
     """UPerHead (same arguments, parameters and state_dict keys) whose two concatenating 3x3
@@ -136,6 +143,7 @@ class FastUPerHead(UPerHead):
             raise ValueError("FastUPerHead needs plain 3x3 fusion convolutions (default conv_cfg, "
                              "order conv-norm-act); use mmseg's UPerHead for other settings")
         self.fast_path = fast_path
+        self._warned_distributed = False
         self.path_choice = MeasuredChoice()  # (fusion conv, input key) -> 'low_res' / 'uperhead'
 
     def _input_key(self, name: str, maps: List[torch.Tensor]) -> Tuple:
@@ -156,6 +164,14 @@ class FastUPerHead(UPerHead):
         if self.fast_path != 'auto':
             return self.fast_path
         if not can_measure():  # compiled, traced, exported (symbolic shapes), FLOP counting
+            return True
+        if _several_processes():
+            if not self._warned_distributed:
+                warnings.warn("FastUPerHead(fast_path='auto') in a run of several processes: each "
+                              "would time on its own and they could differ (seen flaky under FSDP); "
+                              "using the low-resolution formulation (fast_path=True) instead. Set "
+                              "fast_path=True or False in the config to silence this.")
+                self._warned_distributed = True
             return True
         module = getattr(self, name)
         key = self._input_key(name, maps)
