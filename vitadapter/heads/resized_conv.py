@@ -139,10 +139,8 @@ def conv3x3_of_resized_concat(maps: Sequence[torch.Tensor], weight: torch.Tensor
     _check_weight('conv3x3_of_resized_concat', weight, sum(widths), f"maps of {widths} channels")
     if not is_static(*size, *(s for m in maps for s in m.shape[2:])):
         # traced with symbolic sizes (ONNX export): which path saves work depends on the sizes, a
-        # choice one graph cannot hold; resize everything first (the plain computation; resizing
-        # a map to its own size is the identity)
-        resized = [F.interpolate(m, size=size, mode='bilinear', align_corners=align_corners) for m in maps]
-        return F.conv2d(torch.cat(resized, 1), weight, bias, padding=1)
+        # choice one graph cannot hold; the plain computation (every map resized first)
+        return conv3x3_of_concat(maps, weight, bias, size, align_corners)
     size = (int(size[0]), int(size[1]))
     direct, low_res = None, None  # (B, C_out, H, W) and (B * C_out * H, W) partial sums
     for x, part in zip(maps, weight.split(widths, dim=1)):
