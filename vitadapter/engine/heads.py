@@ -180,7 +180,7 @@ class FastUPerHead(UPerHead):
         candidates = {'low_res': self._timed_call(module, maps, size, True),
                       'uperhead': self._timed_call(module, maps, size, False)}
         choice = self.path_choice.pick(key, candidates, maps[0].device)
-        return choice != 'uperhead'  # None (cannot measure now: compiled, FLOP counting): low_res
+        return choice != 'uperhead'
 
     def _timed_call(self, module, maps: List[torch.Tensor], size, low_res: bool):
         """One forward (and backward, when the step needs gradients) of the fusion convolution
