@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from vitadapter import ViTPyramid
+from vitadapter import ViTAdapter, ViTPyramid
 from vitadapter.geometry import pad_to_multiple, resample_to_grid
 
 from conftest import tiny
@@ -164,6 +164,32 @@ def test_adapter_and_necks_do_not_import_the_trunk():
             if any('trunk' in n.split('.') for n in names):
                 offenders.append(f'{path.relative_to(root)}:{node.lineno}')
     assert not offenders
+
+
+@pytest.mark.parametrize('src, dst, out', [(16, 4, (13, 9)), (16, 8, (7, 5)), (16, 32, (2, 2)),
+                                           (14, 4, (12, 17)), (16, 16, (4, 3))])
+def test_resampling_tokens_on_their_grid_equals_resampling_the_map(src, dst, out):
+    """layout='NHWC' (tokens (B, h, w, C)) computes the same bilinear weights in another order:
+    equal to the NCHW resampling in float64 up to rounding (1e-12 of the values' scale)."""
+    grid = torch.randn(2, 5, 4, 3, dtype=torch.float64)  # (B, C, h, w)
+    expected = resample_to_grid(grid, (src, src), (dst, dst), out)
+    tokens = resample_to_grid(grid.permute(0, 2, 3, 1), (src, src), (dst, dst), out, layout='NHWC')
+    assert tokens.shape == (2, *expected.shape[2:], 5)
+    assert torch.allclose(tokens.permute(0, 3, 1, 2), expected, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="layout must be 'NCHW' or 'NHWC'"):
+        resample_to_grid(grid, (src, src), (dst, dst), out, layout='NWHC')
+
+
+def test_vit_adapter_levels_are_nchw_contiguous():
+    """ViT-Adapter's eager output stage works on channels-last tokens; its levels leave as
+    NCHW-contiguous maps like the pyramids' (a stock UPerHead would otherwise get channels-last
+    maps), in training too."""
+    model = ViTAdapter(**tiny('vit', depth=4), deform_num_heads=4, conv_inplane=16,
+                       interaction_indexes=[[0, 0], [1, 1], [2, 2], [3, 3]])
+    levels = model(torch.randn(2, 3, 64, 64))
+    levels[0].sum().backward()
+    assert [y.shape[-1] for y in levels] == [16, 8, 4, 2]
+    assert all(y.is_contiguous() for y in levels), [y.stride() for y in levels]
 
 
 @pytest.mark.parametrize('pyramid', ['feature2pyramid', 'simple'])

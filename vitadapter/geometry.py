@@ -86,17 +86,35 @@ _interp_matrix_cached = lru_cache(maxsize=64)(_interp_weights)
 
 
 def resample_to_grid(x: torch.Tensor, src_stride: Sequence[int], dst_stride: Sequence[int],
-                     out_size: Sequence[int]) -> torch.Tensor:
-    """Bilinearly resample a (B, C, h, w) map of stride ``src_stride`` onto the grid of stride
-    ``dst_stride`` with ``out_size`` = (o, p) cells, pixel centres aligned (see the module
-    docstring). Returns (B, C, o, p); ``x`` itself when the grids are the same."""
-    h, w = x.shape[-2:]
+                     out_size: Sequence[int], layout: str = 'NCHW') -> torch.Tensor:
+    """Bilinearly resample a map of stride ``src_stride`` onto the grid of stride ``dst_stride``
+    with ``out_size`` = (o, p) cells, pixel centres aligned (see the module docstring).
+
+    Args:
+        x: (B, C, h, w) for ``layout='NCHW'``; (B, h, w, C) for ``'NHWC'`` (tokens on their grid,
+            e.g. a ViT's patch tokens reshaped; plain int sizes only).
+    Returns:
+        (B, C, o, p), or (B, o, p, C) contiguous for ``'NHWC'``; ``x`` itself when the grids are
+        the same.
+    """
+    if layout not in ('NCHW', 'NHWC'):
+        raise ValueError(f"resample_to_grid: layout must be 'NCHW' or 'NHWC', got {layout!r}")
+    h, w = x.shape[-2:] if layout == 'NCHW' else x.shape[1:3]
     # (equal strides: a traced graph's sizes are then equal expressions, decided without a guard)
     if tuple(src_stride) == tuple(dst_stride) and (h, w) == tuple(out_size):
         return x
     rows = _interp_matrix(out_size[0], h, dst_stride[0] / src_stride[0]).to(x.device, x.dtype)
     cols = _interp_matrix(out_size[1], w, dst_stride[1] / src_stride[1]).to(x.device, x.dtype)
-    if is_static(h, w, *out_size):
+    static = is_static(h, w, *out_size)
+    if layout == 'NHWC':
+        if not static:
+            raise ValueError("resample_to_grid(layout='NHWC') needs plain int sizes; use 'NCHW' "
+                             "in traced or exported code")
+        b, channels = x.shape[0], x.shape[-1]
+        x = torch.matmul(rows, x.reshape(b, h, w * channels))  # (B, o, w * C)
+        x = torch.matmul(cols, x.view(b * out_size[0], w, channels))  # (B * o, p, C)
+        return x.view(b, out_size[0], out_size[1], channels)
+    if static:
         return rows @ x @ cols.t()  # (o, h) @ (B, C, h, w) @ (w, p) -> (B, C, o, p)
     # traced with symbolic sizes: the same products as linear maps of the last dimension
     # (matmul's broadcasting would need guards on the sizes)

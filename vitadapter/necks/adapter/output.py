@@ -12,7 +12,8 @@
 layout already, so for one image there is no copy): the CPU's transposed convolution is about 2.5x
 faster so, with the same values. In eager mode the whole stage runs on channels-last
 (B, h, w, C) tensors (:meth:`AdapterOutput._channels_last_levels`: ``up`` and the resampling as
-GEMMs, the sums without layout changes); traced and compiled graphs use the modules as they are.
+GEMMs, the sums without layout changes; one copy to NCHW after the norms); traced and compiled
+graphs use the modules as they are.
 """
 import math
 from typing import List, Optional, Sequence
@@ -21,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...geometry import _interp_matrix, crop_top_left, is_static, resample_to_grid
+from ...geometry import crop_top_left, is_static, resample_to_grid
 from ..norm import build_norm2d
 
 
@@ -35,7 +36,7 @@ class AdapterOutput(nn.Module):
 
     forward(priors, vit_maps, vit_stride): priors: c1..c4 (B, C, ceil(H/s), ceil(W/s)) for
     s = 4, 8, 16, 32; vit_maps: 4 maps (B, C, h, w) on the patch grid of ``vit_stride`` pixels ->
-    4 maps shaped as c1..c4.
+    4 NCHW-contiguous maps shaped as c1..c4.
     """
 
     strides = (4, 8, 16, 32)
@@ -58,7 +59,10 @@ class AdapterOutput(nn.Module):
             levels = self._channels_last_levels(priors, vit_maps, vit_stride)
         else:
             levels = self._levels(priors, vit_maps, vit_stride)
-        return [norm(y) for norm, y in zip(self.norms, levels)]
+        # NCHW-contiguous out, as the pyramid necks: the eager stage works on channels-last
+        # tensors, and heads written for NCHW (mmseg's UPerHead) would otherwise run their
+        # stride-4 chain on channels-last kernels with mixed layouts (slow with AVX2 code paths)
+        return [norm(y).contiguous() for norm, y in zip(self.norms, levels)]
 
     def _levels(self, priors, vit_maps, vit_stride) -> List[torch.Tensor]:
         """The levels before their norms, with the modules as they are (traced / compiled code)."""
@@ -75,7 +79,7 @@ class AdapterOutput(nn.Module):
         one GEMM over c2's channels whose 2x2 outputs per cell are interleaved by the addition to
         c1 itself (no separate upsampled map), the ViT maps resampled by two GEMMs over rows and
         columns of the channels-last tokens (no NCHW intermediate), every sum channels-last.
-        Returns channels-last maps (B, C, h, w)."""
+        Returns (B, C, h, w) views of channels-last memory."""
         c1, c2, c3, c4 = [p.permute(0, 2, 3, 1) for p in priors]  # (B, h, w, C) views
         b, h2, w2, channels = c2.shape
         h1, w1 = c1.shape[1:3]
@@ -90,7 +94,7 @@ class AdapterOutput(nn.Module):
         levels = [first, c2, c3, c4]
         if self.add_vit_feature:
             vit = [v.permute(0, 2, 3, 1) for v in vit_maps]
-            levels = [y + resample_channels_last(v, vit_stride, (s, s), y.shape[1:3])
+            levels = [y + resample_to_grid(v, vit_stride, (s, s), y.shape[1:3], layout='NHWC')
                       for y, v, s in zip(levels, vit, self.strides)]
         return [y.permute(0, 3, 1, 2) for y in levels]
 
@@ -99,17 +103,3 @@ def channels_last_path_applies(*maps: torch.Tensor) -> bool:
     """Eager mode with plain int sizes (a traced or compiled graph keeps the modules as they are)."""
     return (not torch.jit.is_tracing() and not torch.jit.is_scripting()
             and not torch.compiler.is_compiling() and is_static(*(s for m in maps for s in m.shape)))
-
-
-def resample_channels_last(x: torch.Tensor, src_stride: Sequence[int], dst_stride: Sequence[int],
-                           out_size: Sequence[int]) -> torch.Tensor:
-    """:func:`vitadapter.geometry.resample_to_grid` (the same bilinear weights) on a (B, h, w, C)
-    tensor: (B, h, w, C) -> (B, o, p, C), contiguous."""
-    b, h, w, channels = x.shape
-    if tuple(src_stride) == tuple(dst_stride) and (h, w) == tuple(out_size):
-        return x
-    rows = _interp_matrix(out_size[0], h, dst_stride[0] / src_stride[0]).to(x.device, x.dtype)
-    cols = _interp_matrix(out_size[1], w, dst_stride[1] / src_stride[1]).to(x.device, x.dtype)
-    x = torch.matmul(rows, x.reshape(b, h, w * channels))  # (B, o, w * C)
-    x = torch.matmul(cols, x.view(b * out_size[0], w, channels))  # (B * o, p, C)
-    return x.view(b, out_size[0], out_size[1], channels)
