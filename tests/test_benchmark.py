@@ -177,11 +177,42 @@ def test_baselines_run_mmseg_heads_and_the_fast_head_saves_flops(tmp_path):
     assert heads == {'segmentor': 'FastUPerHead', 'stock-head-segmentor': 'UPerHead',
                      'mmseg-f2p-segmentor': 'UPerHead'}
     out = tmp_path / 'r.json'
+    # the low-resolution formulation forced ('auto' may take UPerHead's at this size, and the
+    # FLOP column counts what runs); the stock head's variant drops the option
     main(['--config', DEMO_CONFIG, '--size', '128', '128', '--variants',
-                    'stock-head-segmentor', 'segmentor', '--json', str(out)] + FAST)
+                    'stock-head-segmentor', 'segmentor', '--json', str(out),
+          '--cfg-options', 'model.decode_head.fast_path=True'] + FAST)
     result = json.loads(out.read_text())
     assert result['params']['segmentor'] == result['params']['stock-head-segmentor']
     assert result['gflop']['segmentor'] < 0.8 * result['gflop']['stock-head-segmentor']
+
+
+def test_flop_column_counts_the_formulation_auto_chose(tmp_path, monkeypatch):
+    """FastUPerHead(fast_path='auto') decides at its first timed call; the FLOP column is counted
+    after timing, so where the measurement picks UPerHead's formulation the row counts UPerHead's
+    work (equal to the stock head's), not the low-resolution path's."""
+    import vitadapter.heads.measured_choice as measured_choice
+    monkeypatch.setattr(measured_choice, 'wall_seconds',
+                        lambda fn, device: fn() or (2.0 if 'low_res' in repr(fn) else 1.0))
+    from vitadapter.engine import FastUPerHead
+    timed_call = FastUPerHead._timed_call
+
+    def labelled(self, module, maps, size, low_res):
+        call = timed_call(self, module, maps, size, low_res)
+
+        class Call:  # a callable whose repr names the candidate, for the scripted clock above
+            def __call__(self):
+                call()
+
+            def __repr__(self):
+                return 'low_res' if low_res else 'uperhead'
+        return Call()
+    monkeypatch.setattr(FastUPerHead, '_timed_call', labelled)
+    out = tmp_path / 'r.json'
+    main(['--config', DEMO_CONFIG, '--size', '128', '128', '--variants', 'stock-head-segmentor',
+          'segmentor', '--json', str(out), '--cfg-options', 'model.decode_head.fast_path=auto'] + FAST)
+    gflop = json.loads(out.read_text())['gflop']
+    assert gflop['segmentor'] == gflop['stock-head-segmentor']
 
 
 def test_config_mode_forward_tensor_and_predict(tmp_path):

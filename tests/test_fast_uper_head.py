@@ -222,15 +222,76 @@ def test_auto_keeps_the_formulation_its_measurement_says(faster, monkeypatch):
     assert len(log) == 8 + 8 + 8 and len(fast.path_choice.choices) == 6
 
 
-def test_auto_measures_nothing_under_the_flop_counter():
-    from torch.utils.flop_counter import FlopCounterMode
+def test_auto_reuses_its_choice_within_a_size_class():
+    """Whole-image inference sees many sizes: an input whose maps all fall in the same size
+    classes (half-octaves of pixels) as a measured one reuses its choice; a clearly larger one is
+    measured."""
+    _, fast = pair()
+    log = []
+    fast.path_choice.measure = scripted_measure({'low_res': 1.0, 'uperhead': 2.0}, log)
+    fast.eval()
+    with torch.no_grad():
+        fast(levels(1, 128, 128))  # maps 32x32, 16x16, 8x8, 4x4
+        assert len(log) == 8
+        fast(levels(1, 96, 160))  # 24x40, 12x20, 6x10, 3x5: within 7% of the pixels of each
+        fast(levels(1, 128, 120))
+        assert len(log) == 8 and len(fast.path_choice.choices) == 2
+        fast(levels(1, 256, 256))  # 4x the pixels
+        assert len(log) == 16 and len(fast.path_choice.choices) == 4
+
+
+def test_auto_times_nothing_when_the_run_asks_for_determinism():
+    """mmengine's randomness=dict(deterministic=True) turns on torch's deterministic algorithms:
+    then 'auto' takes the fixed (low-resolution) formulation, like cudnn.benchmark is off."""
+    import vitadapter.heads.resized_conv as resized_conv
     _, fast = pair()
     log = []
     fast.path_choice.measure = scripted_measure({'low_res': 2.0, 'uperhead': 1.0}, log)
-    fast.eval()
-    with torch.no_grad(), FlopCounterMode(display=False):
-        fast(levels(1, 64, 64))
+    calls = []
+    low_res_path = resized_conv._resized_conv_rows
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        resized_conv_rows = lambda *a, **k: calls.append(1) or low_res_path(*a, **k)  # noqa: E731
+        resized_conv._resized_conv_rows = resized_conv_rows
+        fast.eval()
+        with torch.no_grad():
+            fast(levels(1, 64, 64))
+    finally:
+        resized_conv._resized_conv_rows = low_res_path
+        torch.use_deterministic_algorithms(previous)
+    assert log == [] and fast.path_choice.choices == {} and calls
+
+
+@pytest.mark.parametrize('faster', ['low_res', 'uperhead'])
+def test_auto_measures_nothing_under_the_flop_counter_and_counts_what_runs(faster):
+    """Under FlopCounterMode nothing is timed (the counter would time its own Python code); once
+    a choice is cached for the input key, the counter sees that formulation: the benchmark's FLOP
+    column is the work of the computation that actually runs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def count(head, inputs):
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            head(inputs)
+        return counter.get_total_flops()
+
+    reference, fast = pair()
+    reference.eval(), fast.eval()
+    log = []
+    seconds = {'low_res': 1.0, 'uperhead': 2.0} if faster == 'low_res' else {'low_res': 2.0, 'uperhead': 1.0}
+    fast.path_choice.measure = scripted_measure(seconds, log)
+    inputs = levels(1, 64, 64)
+    uperhead_flops = count(reference, inputs)
+    before = count(fast, inputs)  # no choice yet: the default (low-resolution) formulation
     assert log == [] and fast.path_choice.choices == {}
+    assert before < uperhead_flops
+    with torch.no_grad():
+        fast(inputs)  # measured here, both fusion convolutions
+    assert len(fast.path_choice.choices) == 2 and len(log) == 8
+    after = count(fast, inputs)
+    assert len(log) == 8  # the counted call measured nothing
+    assert (after == uperhead_flops) == (faster == 'uperhead')
+    assert (after == before) == (faster == 'low_res')
 
 
 def test_auto_in_several_processes_takes_the_fixed_formulation_and_says_so(monkeypatch):
@@ -254,5 +315,5 @@ def test_fast_path_refuses_an_unknown_setting():
     init_default_scope('mmseg')
     with pytest.raises(ValueError, match=r"fast_path='yes'.*'auto'"):
         FastUPerHead(fast_path='yes', **HEAD)
-    # the default is deterministic (no per-process timing): the low-resolution formulation
-    assert FastUPerHead(**HEAD).fast_path is True
+    # the default is the measured choice
+    assert FastUPerHead(**HEAD).fast_path == 'auto'

@@ -1,4 +1,4 @@
-"""One input size: build every setting, count its FLOPs, time them alternately, profile and
+"""One input size: build every setting, time them alternately, count their FLOPs, profile and
 measure memory as asked; one result row per setting, ratios to the first setting."""
 import argparse
 from typing import Dict, List, Tuple
@@ -22,14 +22,19 @@ def run_size(args: argparse.Namespace, settings: Dict[str, Setting], size: Tuple
     cases = {label: build_case(args, s, size, compile_model=False) for label, s in settings.items()}
     parity = share_weights(cases, settings, size)  # official-adapter's weights into ours, if both
     flops = {}
-    if args.flops:
-        for label, case in cases.items():  # eager: the counter cannot see inside compiled code
-            flops[label] = count_flops(case.step)
+    if args.flops:  # compiled settings: counted eagerly before compiling (the counter cannot
+        # see inside compiled code); the others after timing, so that a choice made at the
+        # first call (FastUPerHead(fast_path='auto')) is the computation counted
+        flops = {label: count_flops(case.step) for label, case in cases.items()
+                 if settings[label].compiled}
     for label, case in cases.items():
         if settings[label].compiled:
             compile_in_place(case.model, settings[label].variant)
     medians, first = measure({label: c.step for label, c in cases.items()}, args.repeats, args.warmup,
                              device)
+    if args.flops:
+        flops.update({label: count_flops(case.step) for label, case in cases.items()
+                      if not settings[label].compiled})
     profiles = {label: profile_table(c.step, args.profile, device)
                 for label, c in cases.items()} if args.profile else {}
     params = {label: (c.params, c.trainable) for label, c in cases.items()}

@@ -16,14 +16,21 @@ the same for the pooling pyramid's convolution over its upsampled 1/2/3/6 pooled
 
 Which of the two formulations is faster depends on the machine: the low-resolution path is
 matrix products (MKL's GEMMs for the 1x1 convolution at one thread and the per-axis resizes),
-UPerHead's is one big 3x3 convolution (oneDNN). ``fast_path=True`` (the default: measured faster
-on AVX-512 and, emulated, AVX2 code paths) always takes the low-resolution formulation where it
-saves multiply-adds; ``fast_path='auto'`` times both on the real tensors at the first call of each
-fusion convolution per (input shapes, memory format, dtype, device, grad mode, autocast, threads)
-and keeps the faster (``MeasuredChoice``), so the head is never slower than UPerHead's computation
-by more than the timing's noise, at the price of run-to-run choices (float rounding) and a slower
-first step; ``False`` forces UPerHead's formulation.
+UPerHead's is one big 3x3 convolution (oneDNN), and their speeds move apart differently with the
+instruction set, the CPU vendor and the sizes. ``fast_path='auto'`` (the default) times both on
+the real tensors at the first call of each fusion convolution per input key (channels, scales,
+memory format, output size class, dtype, device, grad mode, train/eval, autocast, threads) and
+keeps the faster (``MeasuredChoice``), so the head is never slower than UPerHead's computation by
+more than the timing's noise, at the price of a slower first step per size class and choices that
+may differ between runs (float rounding only). Nothing is timed when a run asks for
+reproducibility (``torch.use_deterministic_algorithms``, mmengine's
+``randomness=dict(deterministic=True)``), in a process group of several (each process would
+choose on its own; a warning says so), or while compiling, tracing or exporting: the
+low-resolution formulation runs there. Under FLOP counting nothing is timed either, but a choice
+already made for the key is kept (the count is of what runs). ``True`` always takes the
+low-resolution formulation (where it saves multiply-adds), ``False`` always UPerHead's.
 """
+import math
 import warnings
 from typing import List, Sequence, Tuple, Union
 
@@ -35,7 +42,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 
-from ..heads.measured_choice import MeasuredChoice, can_measure
+from ..heads.measured_choice import MeasuredChoice, can_measure, is_traced
 from ..heads.resized_conv import conv3x3_of_concat, conv3x3_of_resized_concat
 
 
@@ -112,6 +119,11 @@ def _conv_module_of_concat(module, maps: List[torch.Tensor], size, align_corners
     return x
 
 
+def _size_class(pixels: int) -> int:
+    """Half-octaves: sizes within about 1.4x of each other share a class."""
+    return round(2 * math.log2(max(int(pixels), 1)))
+
+
 def _several_processes() -> bool:
     """Whether this process is one of several in an initialised process group."""
     dist = torch.distributed
@@ -126,15 +138,16 @@ class FastUPerHead(UPerHead):
     rounding (tested: forward and gradients).
 
     Args:
-        fast_path: ``True`` (default): always the low-resolution formulation (where it saves
-            multiply-adds); ``'auto'``: per fusion convolution, time the low-resolution and
-            UPerHead's formulation once per input key (shapes, memory format, dtype, device, grad
-            mode, autocast, threads) on the real tensors (forward, plus backward when gradients
-            are needed) and keep the faster; ``False``: always UPerHead's.
+        fast_path: ``'auto'`` (default): per fusion convolution, time the low-resolution and
+            UPerHead's formulation once per input key (see ``_input_key``) on the real tensors
+            (forward, plus backward when gradients are needed) and keep the faster; the
+            low-resolution one where nothing can be timed (deterministic algorithms, several
+            processes, compiling, tracing, export, FLOP counting). ``True``: always the
+            low-resolution formulation (where it saves multiply-adds); ``False``: always UPerHead's.
         **kwargs: UPerHead's arguments.
     """
 
-    def __init__(self, fast_path: Union[str, bool] = True, **kwargs):
+    def __init__(self, fast_path: Union[str, bool] = 'auto', **kwargs):
         if fast_path not in ('auto', True, False):
             raise ValueError(f"FastUPerHead(fast_path={fast_path!r}): use 'auto' (time both "
                              f"formulations once and keep the faster), True or False")
@@ -146,13 +159,19 @@ class FastUPerHead(UPerHead):
         self._warned_distributed = False
         self.path_choice = MeasuredChoice()  # (fusion conv, input key) -> 'low_res' / 'uperhead'
 
-    def _input_key(self, name: str, maps: List[torch.Tensor]) -> Tuple:
+    def _input_key(self, name: str, maps: List[torch.Tensor], size) -> Tuple:
+        """What the measured choice depends on: each map's channels, size class and memory
+        format, the output's size class (batch x pixels), dtypes, device, grad mode, train/eval,
+        autocast and threads. A size class is a half-octave of pixels: inputs of other sizes or
+        aspect ratios in the same classes reuse the choice instead of being timed again (e.g.
+        whole-image inference on images of varied sizes)."""
         weight = getattr(self, name).conv.weight
         device = maps[0].device
         autocast = torch.is_autocast_enabled(device.type)
-        return (name, tuple((tuple(m.shape), m.is_contiguous(memory_format=torch.channels_last))
-                            for m in maps),
-                maps[0].dtype, weight.dtype, str(device), self._needs_grad(maps), self.training,
+        return (name, tuple((m.shape[1], _size_class(m.shape[2] * m.shape[3]),
+                             m.is_contiguous(memory_format=torch.channels_last)) for m in maps),
+                _size_class(maps[0].shape[0] * size[0] * size[1]), maps[0].dtype, weight.dtype,
+                str(device), self._needs_grad(maps), self.training,
                 autocast and torch.get_autocast_dtype(device.type), torch.get_num_threads())
 
     def _needs_grad(self, maps: List[torch.Tensor]) -> bool:
@@ -163,20 +182,24 @@ class FastUPerHead(UPerHead):
         """Whether the fusion convolution ``name`` runs at the maps' own resolutions now."""
         if self.fast_path != 'auto':
             return self.fast_path
-        if not can_measure():  # compiled, traced, exported (symbolic shapes), FLOP counting
+        if is_traced():  # compiled, traced, exported: sizes may be symbolic, no state changes
+            return True
+        if torch.are_deterministic_algorithms_enabled():  # reproducible runs: no timing
             return True
         if _several_processes():
             if not self._warned_distributed:
                 warnings.warn("FastUPerHead(fast_path='auto') in a run of several processes: each "
-                              "would time on its own and they could differ (seen flaky under FSDP); "
-                              "using the low-resolution formulation (fast_path=True) instead. Set "
+                              "would time on its own and could choose differently; using the "
+                              "low-resolution formulation (fast_path=True) in every process. Set "
                               "fast_path=True or False in the config to silence this.")
                 self._warned_distributed = True
             return True
         module = getattr(self, name)
-        key = self._input_key(name, maps)
-        if key in self.path_choice.choices:
+        key = self._input_key(name, maps, size)
+        if key in self.path_choice.choices:  # also under FLOP counting: count what runs
             return self.path_choice.choices[key] == 'low_res'
+        if not can_measure():  # under a dispatch mode (FLOP counting, fake tensors): no timing
+            return True
         candidates = {'low_res': self._timed_call(module, maps, size, True),
                       'uperhead': self._timed_call(module, maps, size, False)}
         choice = self.path_choice.pick(key, candidates, maps[0].device)

@@ -16,7 +16,7 @@ from typing import Callable, Dict, Hashable, Optional
 
 import torch
 
-__all__ = ['MeasuredChoice', 'can_measure', 'wall_seconds']
+__all__ = ['MeasuredChoice', 'can_measure', 'is_traced', 'wall_seconds']
 
 
 def wall_seconds(fn: Callable[[], None], device: torch.device) -> float:
@@ -29,12 +29,17 @@ def wall_seconds(fn: Callable[[], None], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
+def is_traced() -> bool:
+    """Whether the current call is being compiled, traced or exported (a graph is recorded:
+    sizes may be symbolic, and no Python-side state should change)."""
+    return (torch.compiler.is_compiling() or torch.jit.is_tracing()
+            or torch.onnx.is_in_onnx_export())
+
+
 def can_measure() -> bool:
     """Whether a call now runs eagerly on real tensors (not compiled, traced, exported, or
     under a Python dispatch mode such as ``FlopCounterMode``)."""
-    if torch.compiler.is_compiling() or torch.jit.is_tracing():
-        return False
-    if torch.onnx.is_in_onnx_export():
+    if is_traced():
         return False
     try:
         from torch.utils._python_dispatch import _get_current_dispatch_mode
