@@ -165,10 +165,11 @@ def test_reference_points_are_pixel_exact():
 
 
 # ----------------------------------------------------------------------------- options and errors
-def test_grad_checkpointing_gives_the_same_gradients():
+@pytest.mark.parametrize('setting', [True, 'adapter'])
+def test_grad_checkpointing_gives_the_same_gradients(setting):
     torch.manual_seed(0)
     plain = tiny_adapter(drop_path_rate=0.0)
-    ckpt = tiny_adapter(drop_path_rate=0.0, grad_checkpointing=True)
+    ckpt = tiny_adapter(drop_path_rate=0.0, grad_checkpointing=setting)
     ckpt.load_state_dict(plain.state_dict())
     for m in (plain, ckpt):
         m.double().train()
@@ -185,6 +186,32 @@ def test_grad_checkpointing_gives_the_same_gradients():
         assert (a.grad is None) == (b.grad is None), name
         if a.grad is not None:
             assert (a.grad - b.grad).abs().max().item() <= 1e-10 * scale, name
+
+
+def test_grad_checkpointing_adapter_recomputes_the_interactions_only():
+    """'adapter': the injectors and extractors run under checkpointing (their activations are
+    recomputed), the ViT blocks do not; True: both; anything else is refused."""
+    def checkpointed(model):
+        """The blocks, injectors and extractors whose layers run again in the backward pass
+        (forward pre-hooks: a recomputation may stop early, before a module's forward returns)."""
+        calls = {}
+        for name, m in model.named_modules():
+            parts = name.split('.')
+            owner = '.'.join(parts[:3]) if len(parts) == 4 and parts[2] in ('injector', 'extractor') \
+                else name if len(parts) == 4 and parts[:3] == ['trunk', 'model', 'blocks'] else None
+            if owner:  # an injector's / extractor's own layers, or a ViT block
+                m.register_forward_pre_hook(
+                    lambda *_, key=name, owner=owner: calls.setdefault(owner, []).append(key))
+        sum(y.sum() for y in model.train()(torch.randn(2, 3, 64, 64))).backward()
+        return {o for o, keys in calls.items() if len(keys) > len(set(keys))}, set(calls)
+    twice, seen = checkpointed(tiny_adapter(drop_path_rate=0.0, grad_checkpointing='adapter'))
+    assert twice == {n for n in seen if n.endswith(('injector', 'extractor'))} and twice
+    twice, seen = checkpointed(tiny_adapter(drop_path_rate=0.0, grad_checkpointing=True))
+    assert twice == seen
+    twice, _ = checkpointed(tiny_adapter(drop_path_rate=0.0))
+    assert twice == set()
+    with pytest.raises(ValueError, match="grad_checkpointing='blocks'.*'adapter'"):
+        tiny_adapter(grad_checkpointing='blocks')
 
 
 def test_frozen_trunk_trains_the_adapter_only():

@@ -14,6 +14,7 @@ VARIANTS = {
     'input': dict(grid_mapping='input'),
     'adapter': dict(),
     'adapter-cp': dict(grad_checkpointing=True),
+    'adapter-cp-interactions': dict(grad_checkpointing='adapter'),  # injectors + extractors only
     # the DINOv3 segmentation adapter: no arch, so DINOv3's defaults (16 heads, value ratio 0.5)
     'adapter-extractors': dict(arch=None, injectors=False, freeze_trunk=True),
 }

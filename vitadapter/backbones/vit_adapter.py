@@ -34,7 +34,7 @@ Differences from the official code, on purpose: the trunk runs in the training's
 official one autocasts it to bf16 on CUDA; use mixed-precision training for the same); any input
 size works (the official one needs sides divisible by 32); the class token, which the official
 extractors carry along unused, is not returned; gradient checkpointing of the extractors is off
-unless ``grad_checkpointing=True`` (official ``with_cp=True``).
+unless ``grad_checkpointing=True`` (official ``with_cp=True``) or ``'adapter'``.
 """
 import math
 from functools import partial
@@ -177,7 +177,10 @@ class ViTAdapter(nn.Module):
         norm_cfg: norms of the spatial prior module and the outputs (official SyncBN; default BN,
             which mmengine converts to SyncBN under DDP with ``sync_bn='torch'``; LN2d, GN ...).
         frozen_stages / freeze_trunk: freeze the ViT (the adapter always trains).
-        grad_checkpointing: recompute ViT blocks, injectors and extractors in the backward pass.
+        grad_checkpointing: ``True``: recompute ViT blocks, injectors and extractors in the
+            backward pass (official ``with_cp=True``); ``'adapter'``: the injectors and extractors
+            only (most of the adapter's activation memory, a smaller share of its time: see the
+            README's ViT-Adapter cost table); ``False``: nothing.
         deform_implementation: 'auto' (mmcv's compiled kernel on CUDA if built; on the CPU one
             sparse product for all levels; else PyTorch's grid_sample), 'pytorch', 'sparse' or
             'compiled'.
@@ -197,7 +200,8 @@ class ViTAdapter(nn.Module):
                  add_vit_feature: bool = True, use_extra_extractor: bool = True,
                  with_cls_token: Optional[bool] = None, pos_embed_interp: Optional[str] = 'bicubic',
                  norm_cfg: Optional[dict] = DEFAULT_ADAPTER_NORM_CFG, frozen_stages: int = -1,
-                 freeze_trunk: bool = False, grad_checkpointing: bool = False, strict_load: bool = True,
+                 freeze_trunk: bool = False, grad_checkpointing: Union[bool, str] = False,
+                 strict_load: bool = True,
                  deform_implementation: str = 'auto', injectors: bool = True,
                  trunk_layers: Optional[Sequence[int]] = None, **model_kwargs):
         super().__init__()
@@ -211,6 +215,10 @@ class ViTAdapter(nn.Module):
         if settings.get('model_name') is None:
             raise ValueError("ViTAdapter needs a model_name (a timm ViT) or an arch "
                              f"({', '.join(sorted(ARCHS))})")
+        if grad_checkpointing not in (True, False, 'adapter'):
+            raise ValueError(f"ViTAdapter(grad_checkpointing={grad_checkpointing!r}): use True (ViT "
+                             f"blocks, injectors and extractors), 'adapter' (injectors and "
+                             f"extractors only) or False")
         self.arch = arch
         self.injectors = injectors
         if not injectors:
@@ -225,7 +233,7 @@ class ViTAdapter(nn.Module):
         self.trunk = TimmViTTrunk(
             settings['model_name'], out_indices=None, pretrained=pretrained, checkpoint=checkpoint,
             img_size=img_size, norm=not injectors, frozen_stages=frozen_stages, freeze_trunk=freeze_trunk,
-            grad_checkpointing=grad_checkpointing, strict_load=strict_load,
+            grad_checkpointing=grad_checkpointing is True, strict_load=strict_load,
             drop_path_rate=settings['drop_path_rate'], **model_kwargs)
         num_blocks = self.trunk.num_blocks
         if injectors:
@@ -264,7 +272,8 @@ class ViTAdapter(nn.Module):
                              injector_init_values, with_cffn, cffn_ratio,
                              drop_path=settings['drop_path_rate'],
                              extra_extractors=2 if (use_extra_extractor and i == len(ranges) - 1) else 0,
-                             grad_checkpointing=grad_checkpointing, implementation=deform_implementation,
+                             grad_checkpointing=bool(grad_checkpointing),
+                             implementation=deform_implementation,
                              injector=injectors)
             for i in range(len(ranges)))
         if add_vit_feature and len(ranges) != 4:
