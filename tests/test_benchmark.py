@@ -187,7 +187,7 @@ def test_baselines_run_mmseg_heads_and_the_fast_head_saves_flops(tmp_path):
     assert result['gflop']['segmentor'] < 0.8 * result['gflop']['stock-head-segmentor']
 
 
-def test_flop_column_counts_the_formulation_auto_chose(tmp_path, monkeypatch):
+def test_flop_column_counts_the_formulation_auto_chose(tmp_path, monkeypatch, capsys):
     """FastUPerHead(fast_path='auto') decides at its first timed call; the FLOP column is counted
     after timing, so where the measurement picks UPerHead's formulation the row counts UPerHead's
     work (equal to the stock head's), not the low-resolution path's."""
@@ -211,8 +211,14 @@ def test_flop_column_counts_the_formulation_auto_chose(tmp_path, monkeypatch):
     out = tmp_path / 'r.json'
     main(['--config', DEMO_CONFIG, '--size', '128', '128', '--variants', 'stock-head-segmentor',
           'segmentor', '--json', str(out), '--cfg-options', 'model.decode_head.fast_path=auto'] + FAST)
-    gflop = json.loads(out.read_text())['gflop']
-    assert gflop['segmentor'] == gflop['stock-head-segmentor']
+    result = json.loads(out.read_text())
+    assert result['gflop']['segmentor'] == result['gflop']['stock-head-segmentor']
+    # the row says what was chosen, and the table prints it
+    chosen = {'decode_head.bottleneck': 'uperhead', 'decode_head.fpn_bottleneck': 'uperhead'}
+    assert result['rows'][1]['measured_choices'] == chosen
+    assert 'measured_choices' not in result['rows'][0]  # the stock head measures nothing
+    assert ('segmentor: measured choice decode_head.bottleneck uperhead, decode_head.fpn_bottleneck '
+            'uperhead') in capsys.readouterr().out
 
 
 def test_config_mode_forward_tensor_and_predict(tmp_path):

@@ -15,6 +15,21 @@ from .settings import Setting
 from .timing import measure
 
 
+def measured_choices(model: torch.nn.Module) -> Dict[str, str]:
+    """What measured choices (``FastUPerHead(fast_path='auto')``'s ``path_choice``) settled on in
+    the timed calls: ``{'decode_head.fpn_bottleneck': 'low_res', ...}``, one entry per fusion
+    convolution and per distinct choice (several keys: train and eval calls, sizes)."""
+    found = {}
+    for name, module in model.named_modules():
+        cache = getattr(getattr(module, 'path_choice', None), 'choices', None)
+        if not isinstance(cache, dict):
+            continue
+        for key, choice in cache.items():
+            conv = f"{name}.{key[0]}" if name else str(key[0])
+            found[conv] = '/'.join(sorted(set(found.get(conv, '').split('/')) - {''} | {choice}))
+    return found
+
+
 def run_size(args: argparse.Namespace, settings: Dict[str, Setting], size: Tuple[int, int]) -> List[dict]:
     """Time (count, measure) every setting at ``size``; one result row per setting."""
     device = torch.device(args.device)
@@ -35,6 +50,7 @@ def run_size(args: argparse.Namespace, settings: Dict[str, Setting], size: Tuple
     if args.flops:
         flops.update({label: count_flops(case.step) for label, case in cases.items()
                       if not settings[label].compiled})
+    choices = {label: measured_choices(c.model) for label, c in cases.items()}
     profiles = {label: profile_table(c.step, args.profile, device)
                 for label, c in cases.items()} if args.profile else {}
     params = {label: (c.params, c.trainable) for label, c in cases.items()}
@@ -55,6 +71,8 @@ def run_size(args: argparse.Namespace, settings: Dict[str, Setting], size: Tuple
         if label in memory:
             (peak, call), (peak0, call0) = memory[label], memory[labels[0]]
             row.update(peak_mib=peak, call_mib=call, peak_ratio=peak / peak0, call_ratio=call / call0)
+        if choices[label]:
+            row['measured_choices'] = choices[label]
         if label in profiles:
             row['profile'] = profiles[label]
         if parity:

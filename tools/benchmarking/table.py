@@ -35,6 +35,10 @@ def print_table(args: argparse.Namespace, rows: List[dict]) -> None:
         print(line)
     for line in frozen_lines(rows):
         print(line)
+    for r in rows:  # FastUPerHead(fast_path='auto'): what its measurement chose on this machine
+        if r.get('measured_choices'):
+            print(f"{r['label']}: measured choice " + ', '.join(
+                f"{conv} {choice}" for conv, choice in r['measured_choices'].items()))
     for line in rows[0].get('parity', []) + ratio_lines(rows):
         print(line)
 
