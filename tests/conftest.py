@@ -56,7 +56,13 @@ def tiny(family: str, **overrides) -> dict:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+    deterministic = (torch.are_deterministic_algorithms_enabled(),
+                     torch.is_deterministic_algorithms_warn_only_enabled())
     yield
+    # an in-process mmengine Runner with randomness=dict(deterministic=True) (the tiny training
+    # configs) turns torch's deterministic algorithms on for the whole process; later tests get
+    # the setting they started with (FastUPerHead's 'auto' measures nothing while it is on)
+    torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
     # a test that leaves another default dtype behind changes every later test's arithmetic
     leaked = torch.get_default_dtype()
     torch.set_default_dtype(torch.float32)
