@@ -19,15 +19,12 @@ def measured_choices(model: torch.nn.Module) -> Dict[str, str]:
     """What measured choices (``FastUPerHead(fast_path='auto')``'s ``path_choice``) settled on in
     the timed calls: ``{'decode_head.fpn_bottleneck': 'low_res', ...}``, one entry per fusion
     convolution and per distinct choice (several keys: train and eval calls, sizes)."""
-    found = {}
+    found: Dict[str, set] = {}
     for name, module in model.named_modules():
         cache = getattr(getattr(module, 'path_choice', None), 'choices', None)
-        if not isinstance(cache, dict):
-            continue
-        for key, choice in cache.items():
-            conv = f"{name}.{key[0]}" if name else str(key[0])
-            found[conv] = '/'.join(sorted(set(found.get(conv, '').split('/')) - {''} | {choice}))
-    return found
+        for key, choice in (cache.items() if isinstance(cache, dict) else ()):
+            found.setdefault(f"{name}.{key[0]}" if name else str(key[0]), set()).add(choice)
+    return {conv: '/'.join(sorted(chosen)) for conv, chosen in found.items()}
 
 
 def run_size(args: argparse.Namespace, settings: Dict[str, Setting], size: Tuple[int, int]) -> List[dict]:
