@@ -10,7 +10,7 @@ import torch.distributed as dist
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
-from vitadapter.engine.fsdp import unwrapped_name
+from vitadapter.engine.training.fsdp import unwrapped_name
 
 
 @HOOKS.register_module()

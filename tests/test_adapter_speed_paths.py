@@ -7,8 +7,8 @@ import warnings
 import pytest
 import torch
 
-from vitadapter.necks.adapter.deform_attn import DeformableAttention, deformable_sampling
-from vitadapter.necks.adapter.sparse_sampling import sparse_path_applies
+from vitadapter.layers.deform_attn import DeformableAttention, deformable_sampling
+from vitadapter.layers.sparse_sampling import sparse_path_applies
 
 from test_deform_attn import SHAPES, random_case, sampling_by_hand, tolerance, value_levels
 
@@ -114,7 +114,7 @@ def grads(outputs, inputs, seed=0):
 
 @pytest.mark.parametrize('with_scale', [False, True])
 def test_linear_residual_equals_the_plain_sum_with_gradients(with_scale):
-    from vitadapter.necks.adapter.residual import linear_residual
+    from vitadapter.layers.residual import linear_residual
     torch.manual_seed(0)
     linear = torch.nn.Linear(6, 5).double()
     residual = torch.randn(2, 7, 5, dtype=torch.float64, requires_grad=True)
@@ -131,7 +131,7 @@ def test_linear_residual_equals_the_plain_sum_with_gradients(with_scale):
 
 def test_linear_residual_keeps_the_plain_sum_under_autocast():
     """Under bf16 autocast addmm would round the fp32 residual itself to bf16: the plain sum keeps it."""
-    from vitadapter.necks.adapter.residual import linear_residual
+    from vitadapter.layers.residual import linear_residual
     torch.manual_seed(0)
     linear = torch.nn.Linear(8, 8)
     residual, x = torch.randn(3, 8) * 1000 + 1, torch.randn(3, 8)
@@ -217,7 +217,7 @@ def test_short_softmax_equals_torch_softmax_with_gradients():
     """The attention weights' softmax over levels x points taken as columns of the transposed
     matrix: the same values and gradient (float64: exp and a sum of <= 16 terms, 1e-14 of O(1)
     values is far above their rounding); a wide last dimension takes torch's softmax as it is."""
-    from vitadapter.necks.adapter.deform_attn import SHORT_SOFTMAX, softmax_last
+    from vitadapter.layers.deform_attn import SHORT_SOFTMAX, softmax_last
     for shape in [(2, 7, 3, 4), (1, 5, 6, 12), (3, 2, SHORT_SOFTMAX + 1)]:
         x = (torch.randn(shape, dtype=torch.float64) * 5).requires_grad_()
         ours, expected = softmax_last(x), torch.softmax(x, -1)

@@ -191,7 +191,7 @@ def test_flop_column_counts_the_formulation_auto_chose(tmp_path, monkeypatch, ca
     """FastUPerHead(fast_path='auto') decides at its first timed call; the FLOP column is counted
     after timing, so where the measurement picks UPerHead's formulation the row counts UPerHead's
     work (equal to the stock head's), not the low-resolution path's."""
-    import vitadapter.heads.measured_choice as measured_choice
+    import vitadapter.layers.measured_choice as measured_choice
     monkeypatch.setattr(measured_choice, 'wall_seconds',
                         lambda fn, device: fn() or (2.0 if 'low_res' in repr(fn) else 1.0))
     from vitadapter.engine import FastUPerHead

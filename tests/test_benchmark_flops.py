@@ -5,7 +5,7 @@ import sys
 
 import torch
 
-from vitadapter.necks.adapter.sparse_sampling import sparse_sampling
+from vitadapter.layers.sparse_sampling import sparse_sampling
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tools'))

@@ -35,8 +35,8 @@ def shrink(cfg: Config) -> Config:
             backbone.out_indices = list(range(4))[-len(backbone.out_indices):]
     elif backbone.type == 'ViTAdapter':  # 4 blocks, one per interaction
         backbone.update(img_size=SIZE[0], depth=4, interaction_indexes=None, pretrained=False)
-        if backbone.get('trunk_layers') is not None:  # injectors=False: the default, 4 of 4 blocks
-            backbone.trunk_layers = None
+    elif backbone.type == 'DINOv3Adapter':  # 4 blocks, the default trunk_layers: 4 of 4 blocks
+        backbone.update(img_size=SIZE[0], depth=4, trunk_layers=None, pretrained=False)
     if cfg.model.get('test_cfg', {}).get('mode') == 'slide':
         cfg.model.test_cfg.update(crop_size=SIZE, stride=(48, 48))
     return cfg
@@ -95,7 +95,7 @@ def test_config_builds_and_trains_one_step(path):
     model, changed = train_step(cfg)
     if cfg.model.backbone.get('freeze_trunk'):
         assert not any(n.startswith('backbone.trunk.') for n in changed)
-    elif cfg.model.backbone.type in ('ViTPyramid', 'ViTAdapter'):
+    elif cfg.model.backbone.type in ('ViTPyramid', 'ViTAdapter', 'DINOv3Adapter'):
         assert any(n.startswith('backbone.') for n in changed)
 
 

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from vitadapter.necks.adapter.deform_attn import (DeformableAttention, ValueLevels,
+from vitadapter.layers.deform_attn import (DeformableAttention, ValueLevels,
                                                   compiled_kernel_available, deformable_sampling)
 
 EPS64 = torch.finfo(torch.float64).eps  # 2.2e-16

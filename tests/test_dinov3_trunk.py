@@ -125,7 +125,7 @@ def test_grad_checkpointing_gives_the_same_gradients():
     for ckpt in (False, True):
         torch.manual_seed(0)
         model = ViTPyramid(**tiny_dinov3('vit_small_patch16_dinov3'), grad_checkpointing=ckpt).double()
-        assert model.trunk.model.grad_checkpointing == ckpt
+        assert model.trunk.grad_checkpointing == ckpt
         sum(y.pow(2).mean() for y in model(x)).backward()
         grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
     assert grads[0].keys() == grads[1].keys() and 'trunk.model.reg_token' in grads[0]

@@ -51,7 +51,7 @@ def pair(fast_path='auto', **overrides):
 
 @pytest.mark.parametrize('height, width', [(64, 64), (72, 104), (36, 50)])
 def test_same_outputs_and_gradients_as_uperhead(height, width, monkeypatch):
-    import vitadapter.heads.resized_conv as resized_conv
+    import vitadapter.layers.resized_conv as resized_conv
     calls = []
     low_res_path = resized_conv._resized_conv_rows
     spy = lambda *args, **kwargs: calls.append(args[0].shape) or low_res_path(*args, **kwargs)
@@ -165,7 +165,7 @@ def test_every_fast_path_setting_computes_uperhead(fast_path, monkeypatch):
     """Forced low-resolution, forced UPerHead formulation and the measured choice: the same
     function as UPerHead in float64 (outputs and gradients); False never takes the low-resolution
     path."""
-    import vitadapter.heads.resized_conv as resized_conv
+    import vitadapter.layers.resized_conv as resized_conv
     calls = []
     low_res_path = resized_conv._resized_conv_rows
     monkeypatch.setattr(resized_conv, '_resized_conv_rows',
@@ -194,7 +194,7 @@ def scripted_measure(seconds, log):
 
 @pytest.mark.parametrize('faster', ['low_res', 'uperhead'])
 def test_auto_keeps_the_formulation_its_measurement_says(faster, monkeypatch):
-    import vitadapter.heads.resized_conv as resized_conv
+    import vitadapter.layers.resized_conv as resized_conv
     calls = []
     low_res_path = resized_conv._resized_conv_rows
     monkeypatch.setattr(resized_conv, '_resized_conv_rows',
@@ -243,7 +243,7 @@ def test_auto_reuses_its_choice_within_a_size_class():
 def test_auto_times_nothing_when_the_run_asks_for_determinism():
     """mmengine's randomness=dict(deterministic=True) turns on torch's deterministic algorithms:
     then 'auto' takes the fixed (low-resolution) formulation, like cudnn.benchmark is off."""
-    import vitadapter.heads.resized_conv as resized_conv
+    import vitadapter.layers.resized_conv as resized_conv
     _, fast = pair()
     log = []
     fast.path_choice.measure = scripted_measure({'low_res': 2.0, 'uperhead': 1.0}, log)

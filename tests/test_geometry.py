@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vitadapter import ViTAdapter, ViTPyramid
-from vitadapter.geometry import pad_to_multiple, resample_to_grid
+from vitadapter.layers import pad_to_multiple, resample_to_grid
 
 from conftest import tiny
 

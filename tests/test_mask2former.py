@@ -352,7 +352,7 @@ def test_torch_head_config_takes_mmseg_checkpoints(heads):
 @requires_mmseg
 def test_torch_head_config_errors_name_the_keys():
     import vitadapter.engine  # noqa: F401
-    from vitadapter.engine.mask2former import TorchMask2FormerHead
+    from vitadapter.engine.models.mask2former import TorchMask2FormerHead
     with pytest.raises(ValueError, match="unknown keys \\['layers'\\]"):
         TorchMask2FormerHead(IN_CHANNELS, K, pixel_decoder=dict(layers=3))
     with pytest.raises(ValueError, match="one value per"):

@@ -45,8 +45,6 @@ def test_custom_imports_in_a_fresh_process(tmp_path):
         "print(m.feature_info.channels(), m.feature_info.reduction())\n")
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert 'Could not import OneDL' not in out.stdout  # the onedl fork's stub notice is muted
-    assert 'Fail to import ``MultiScaleDeformableAttention``' not in out.stderr
     assert out.stdout.strip().splitlines()[-1] == '[8, 8, 8, 8] [4, 8, 16, 32]'
 
 

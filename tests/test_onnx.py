@@ -78,7 +78,7 @@ def test_unexportable_part_is_named(tmp_path):
 def test_segmentor_onnx_matches_pytorch(tmp_path, output):
     from mmseg.apis import init_model
 
-    from vitadapter.engine.onnx_segmentor import SegmentorForExport
+    from vitadapter.engine.models.onnx_segmentor import SegmentorForExport
     model = init_model('configs/demo/upernet_vit-t16_400it_shapes-96x96.py', None, device='cpu')
     wrapper = SegmentorForExport(model, output).eval()
     path = export_onnx(wrapper, tmp_path / 'seg.onnx', image_size=(96, 96))

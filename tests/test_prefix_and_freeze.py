@@ -128,7 +128,7 @@ def test_grad_checkpointing_gives_the_same_gradients(monkeypatch):
     for ckpt in (False, True):
         torch.manual_seed(0)
         model = ViTPyramid(**tiny('eva02'), grad_checkpointing=ckpt).double()
-        assert model.trunk.model.grad_checkpointing == ckpt and model.neck.grad_checkpointing == ckpt
+        assert model.trunk.grad_checkpointing == ckpt and model.neck.grad_checkpointing == ckpt
         sum(y.pow(2).mean() for y in model(x)).backward()
         grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
     # with it: every block and the 4x level of the pyramid (deconv, norm, GELU, deconv) are

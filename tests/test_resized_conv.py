@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vitadapter.heads.measured_choice import MeasuredChoice
-from vitadapter.heads.resized_conv import (conv3x3_of_concat, conv3x3_of_resized,
+from vitadapter.layers.measured_choice import MeasuredChoice
+from vitadapter.layers.resized_conv import (conv3x3_of_concat, conv3x3_of_resized,
                                             conv3x3_of_resized_concat, resized_conv_saves_work)
 
 
@@ -41,7 +41,7 @@ def test_concat_version_equals_concat_then_conv():
 
 
 def test_matrices_cached_under_inference_mode_serve_a_later_training_step():
-    from vitadapter.heads.resized_conv import _cached_tap_resize_matrix
+    from vitadapter.layers.resized_conv import _cached_tap_resize_matrix
     _cached_tap_resize_matrix.cache_clear()
     x = torch.randn(1, 4, 5, 7)
     weight = torch.randn(3, 4, 3, 3, requires_grad=True)

@@ -71,9 +71,13 @@ def test_token_hooks_check_is_public_and_refuses_other_token_layouts():
 
 
 def test_grad_checkpointing_needs_a_timm_that_recomputes_intermediates(monkeypatch):
-    """Before timm 1.0.16, forward_intermediates ignores grad checkpointing: say so, never store
-    every block silently."""
-    model = ViTPyramid(**tiny('vit'), grad_checkpointing=True)
+    """Models the trunk runs through timm's forward_intermediates (DeiT's distilled ViT): before
+    timm 1.0.16 it ignores grad checkpointing; say so, never store every block silently. (The
+    block API recomputes the blocks itself, on any timm.)"""
+    model = ViTPyramid(model_name='deit_tiny_distilled_patch16_224', img_size=64, **TINY,
+                       grad_checkpointing=True)
+    assert model.trunk.model.grad_checkpointing  # handed to timm
+    ViTPyramid(**tiny('vit'), grad_checkpointing=True)(torch.randn(1, 3, 64, 64)).__len__()
     monkeypatch.setattr(timm, '__version__', '1.0.15')
     with pytest.raises(ValueError, match=r"grad_checkpointing=True needs timm >= 1\.0\.16.*timm 1\.0\.15 "
                                          r"is installed"):

@@ -74,23 +74,23 @@ def test_shapes_follow_feature_info_and_gradients_flow(family, pyramid):
         assert sum(g.abs().sum() for g in grads) > 0
 
 
-@pytest.mark.parametrize('family', ['vit', 'deit3', 'dinov2_reg', 'clip'])
-def test_pos_embed_rule_replacement_matches_timm_pos_embed(family):
-    """The trunk's one use of a timm private method: with pos_embed_interp other than 'timm' it
-    replaces VisionTransformer._pos_embed on the instance. With timm's own interpolation, the
-    replacement must give what timm's _pos_embed gives (class/register tokens, which tokens the
-    position embedding covers, pos_drop): this pins the installed timm's _pos_embed semantics."""
-    from vitadapter.trunk.pos_embed import _pos_embed_with_rule
+@pytest.mark.parametrize('family', sorted(FAMILIES))
+def test_embed_assembles_the_tokens_as_timm_does(family):
+    """The trunk assembles its tokens once (embed: patch embedding, prefix tokens, position
+    embedding by the trunk's rule or rotary embedding, pre-norm); with timm's rule that is exactly
+    timm's own _pos_embed (which tokens the position embedding covers, class/register order,
+    pos_drop) and norm_pre, at the stored grid and at another one."""
     trunk = TimmViTTrunk(**tiny(family), out_indices=(0,)).eval()
     model = trunk.model
-    assert '_pos_embed' not in model.__dict__  # the 'timm' rule keeps timm's own method
     patch = trunk.patch_size[0]
     for rows, cols in ((5, 6), (64 // patch, 64 // patch)):
-        tokens = torch.randn(2, rows, cols, 64)  # NHWC patch tokens, as dynamic-size models give
+        x = torch.randn(2, 3, rows * patch, cols * patch)
         with torch.no_grad():
-            theirs = model._pos_embed(tokens)
-            model.pos_embed_interp = 'timm'
-            ours = _pos_embed_with_rule(model, tokens)
-            del model.pos_embed_interp
-        assert ours.shape == theirs.shape == (2, trunk.num_prefix_tokens + rows * cols, 64)
-        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+            seq = trunk.embed(x)
+            theirs = model._pos_embed(model.patch_embed(x))
+            theirs, rope = theirs if isinstance(theirs, tuple) else (theirs, None)  # Eva: (x, rope)
+            theirs = model.norm_pre(theirs)
+        assert seq.grid == (rows, cols) and seq.num_prefix_tokens == trunk.num_prefix_tokens
+        torch.testing.assert_close(seq.tokens, theirs, rtol=0, atol=0)
+        if rope is not None:
+            torch.testing.assert_close(seq.block_kwargs['rope'], rope, rtol=0, atol=0)

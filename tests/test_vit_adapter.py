@@ -10,8 +10,9 @@ import torch.nn as nn
 import vitadapter
 from vitadapter import TimmViTTrunk, ViTAdapter
 from vitadapter.backbones.vit_adapter import ARCHS, default_interactions
-from vitadapter.necks.adapter import interaction_geometry, reference_points, tokens_to_maps
-from vitadapter.necks.norm import build_norm2d, norm_types, register_norm
+from vitadapter.layers import reference_points, tokens_to_maps
+from vitadapter.necks.adapter import interaction_geometry
+from vitadapter.layers import build_norm2d, norm_types, register_norm
 
 from conftest import FAMILIES, requires_mmseg, tiny
 
@@ -115,10 +116,12 @@ def test_gamma_zero_leaves_the_vit_blocks_untouched(family, with_cls):
         model(x)
         for h in hooks:
             h.remove()
-        seq = model.trunk.embed(x, pos_embed_interp='bicubic')
+        seq = model.trunk.embed(x)  # the adapter's rule, fixed when its trunk was built ('bicubic')
+        assert model.trunk.pos_embed_interp == 'bicubic'
         bare = [seq.tokens]
         for i in range(model.trunk.num_blocks - 1):
-            bare.append(model.trunk.run_blocks(bare[-1], i, i + 1, seq.block_kwargs))
+            seq = model.trunk.run_blocks(seq, i, i + 1)
+            bare.append(seq.tokens)
     assert len(seen) == len(bare) == 4
     for a, b in zip(seen, bare):
         assert torch.equal(a, b)
@@ -294,7 +297,7 @@ def test_build_norm2d_errors_and_registry():
 
 @requires_mmseg
 def test_the_mmseg_glue_registers_cpu_sync_bn_as_a_norm():
-    from vitadapter.engine.sync_bn import CPUSyncBatchNorm  # the mmseg glue registers CPUSyncBN
+    from vitadapter.engine.training.sync_bn import CPUSyncBatchNorm  # the mmseg glue registers CPUSyncBN
     assert 'CPUSyncBN' in norm_types()
     layer = build_norm2d(dict(type='CPUSyncBN', momentum=0.2, requires_grad=False), 8)
     assert type(layer) is CPUSyncBatchNorm and layer.momentum == 0.2
@@ -336,7 +339,7 @@ def test_token_hooks_equal_timm_forward_intermediates(family):
     x = torch.randn(2, 3, 5 * patch, 6 * patch)
     with torch.no_grad():
         seq = trunk.embed(x)
-        tokens = trunk.run_blocks(trunk.run_blocks(seq.tokens, 0, 1, seq.block_kwargs), 1, 4, seq.block_kwargs)
+        tokens = trunk.run_blocks(trunk.run_blocks(seq, 0, 1), 1, 4).tokens
         ref = trunk.model.forward_intermediates(x, indices=[3], intermediates_only=True, output_fmt='NLC',
                                                 return_prefix_tokens=True)[0]
     expected = torch.cat([ref[1], ref[0]], dim=1) if trunk.num_prefix_tokens else ref

@@ -1,4 +1,4 @@
-"""ViTAdapter(injectors=False): the DINOv3 segmentation adapter on a frozen trunk (extractors only),
+"""DINOv3Adapter: the DINOv3 segmentation adapter on a frozen trunk (extractors only),
 and what a frozen trunk costs in training (ViTPyramid too): no gradient, no stored activation.
 
 Every model is a real timm family shrunk to width 64 (DINOv3: ``vit_small_patch16_dinov3``, patch
@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from vitadapter import TimmViTTrunk, ViTAdapter, ViTPyramid
-from vitadapter.backbones.vit_adapter import DINOV3_DEFAULTS, dinov3_trunk_layers
+from vitadapter import DINOv3Adapter, TimmViTTrunk, ViTAdapter, ViTPyramid
+from vitadapter.backbones.dinov3_adapter import DINOV3_DEFAULTS, dinov3_trunk_layers
 from vitadapter.necks.adapter import InteractionBlock
 
 from conftest import FAMILIES, requires_timm_dinov3
@@ -27,8 +27,8 @@ def frozen_adapter(depth=4, model_name=DINOV3, **overrides):
     """The extractor-only adapter on a tiny frozen trunk (4 deformable heads: 64 * 0.5 / 4 = 8
     channels each)."""
     kwargs = dict(model_name=model_name, depth=depth, **SMALL, conv_inplane=16, deform_num_heads=4,
-                  injectors=False, freeze_trunk=True, drop_path_rate=0.0)
-    return ViTAdapter(**{**kwargs, **overrides})
+                  drop_path_rate=0.0)
+    return DINOv3Adapter(**{**kwargs, **overrides})
 
 
 def ceil_sizes(size):
@@ -51,7 +51,7 @@ def saved_by_autograd(model, x):
 # ----------------------------------------------------------------------------- building, shapes
 def test_builds_on_dinov3_with_extractors_only():
     model = frozen_adapter().train()
-    assert model.trunk_layers == [0, 1, 2, 3] and model.with_cls_token
+    assert model.trunk_layers == [0, 1, 2, 3]
     assert all(i.injector is None for i in model.interactions)
     assert [len(i.extra_extractors) for i in model.interactions] == [0, 0, 0, 2]
     attn = model.interactions[0].extractor.attn
@@ -73,9 +73,9 @@ def test_dinov3_defaults_and_layers():
     paper's [4, 11, 17, 23] of 24. The blocks after the last taken one are pruned, the norm kept."""
     assert dinov3_trunk_layers(12) == [2, 5, 8, 11] and dinov3_trunk_layers(40) == [9, 19, 29, 39]
     with torch.device('meta'):
-        s = ViTAdapter(model_name=DINOV3, injectors=False, freeze_trunk=True)
-        large = ViTAdapter(model_name=DINOV3, depth=24, injectors=False, freeze_trunk=True)
-        few = ViTAdapter(model_name=DINOV3, injectors=False, freeze_trunk=True, trunk_layers=[1, 3, 5, 7])
+        s = DINOv3Adapter(model_name=DINOV3)
+        large = DINOv3Adapter(model_name=DINOV3, depth=24)
+        few = DINOv3Adapter(model_name=DINOV3, trunk_layers=[1, 3, 5, 7])
     assert s.trunk_layers == [2, 5, 8, 11] and large.trunk_layers == [4, 11, 17, 23]
     assert s.interactions[0].extractor.attn.num_heads == 16
     assert s.interactions[0].extractor.attn.value_dim == 384 // 2
@@ -90,9 +90,10 @@ def test_trunk_features_equal_the_trunk_run_alone_bitwise(family):
     before and after a training step: nothing is injected and nothing in the trunk trains. DINOv2
     (patch 14, absolute positions) checks that the adapter's position rule reaches the trunk."""
     name = DINOV3 if family == 'dinov3' else FAMILIES[family][0]
-    model = frozen_adapter(model_name=name, trunk_layers=[0, 2, 3, 5], depth=6)
+    rule = None if family == 'dinov3' else 'bicubic'
+    model = frozen_adapter(model_name=name, trunk_layers=[0, 2, 3, 5], depth=6, pos_embed_interp=rule)
     alone = TimmViTTrunk(name, out_indices=[0, 2, 3, 5], depth=6, **SMALL, norm=True, freeze_trunk=True,
-                         pos_embed_interp=None if family == 'dinov3' else 'bicubic')
+                         pos_embed_interp=rule)
     alone.load_state_dict(model.trunk.state_dict())
     x = torch.randn(2, 3, 50, 70)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2,
@@ -195,14 +196,21 @@ def test_grad_checkpointing_gives_the_same_gradients():
     (dict(trunk_layers=3), 'non-empty list'),
     (dict(trunk_layers=[0, 1.0, 2, 3]), 'ints'),
     (dict(trunk_layers=[1, 3]), 'needs 4 interactions'),
-    (dict(freeze_trunk=False), 'set freeze_trunk=True'),
-    (dict(interaction_indexes=[[0, 1], [2, 3]]), 'trunk_layers'),
-    (dict(with_cls_token=False), 'leave with_cls_token unset'),
-    (dict(injectors=True, trunk_layers=[0, 1, 2, 3]), 'interaction_indexes'),
+    (dict(freeze_trunk=False), 'keep freeze_trunk=True'),
+    (dict(grad_checkpointing='adapter'), 'True .recompute the extractors. or False'),
 ])
 def test_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         frozen_adapter(**kwargs)
+
+
+@pytest.mark.parametrize('kwargs', [dict(interaction_indexes=[[0, 1], [2, 3]]), dict(with_cls_token=False),
+                                    dict(injectors=True)])
+def test_the_full_adapters_options_name_the_class_they_belong_to(kwargs):
+    with pytest.raises(TypeError, match='belongs to ViTAdapter'):
+        frozen_adapter(**kwargs)
+    with pytest.raises(TypeError, match='DINOv3Adapter'):  # and the full adapter points here
+        ViTAdapter(model_name=DINOV3, depth=4, **SMALL, injectors=False)
 
 
 def test_fewer_layers_without_vit_features():
@@ -216,7 +224,7 @@ def test_a_trunk_unfrozen_after_construction_is_refused():
     model = frozen_adapter().train()
     model.trunk.model.blocks[0].requires_grad_(True)
     x = torch.randn(2, 3, 64, 64)
-    with pytest.raises(RuntimeError, match='freeze_trunk=True'):
+    with pytest.raises(RuntimeError, match='keep the trunk frozen'):
         model(x)
     with torch.no_grad():  # inference trains nothing: allowed
         model(x)

@@ -165,7 +165,7 @@ def test_strict_loading_of_a_converted_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match=r"leaves 6 of the model's tensors .*norm.weight, norm.bias\."):
         ViTPyramid(**tiny('vit'), norm=True, checkpoint=str(tmp_path / 'mmseg.pth'))
     model = ViTPyramid(**tiny('vit'), out_indices=(2,), checkpoint=str(tmp_path / 'mmseg.pth'))
-    assert len(model.load_report.missing) == 6 and model.trunk.block_indices == [2]
+    assert len(model.load_report.missing) == 6 and model.trunk.block_indices == (2,)
 
 
 def test_mae_pretraining_checkpoint(tmp_path):
@@ -290,10 +290,12 @@ def test_pos_embed_interp_option():
     with pytest.raises(ValueError, match=r"pos_embed_interp='area' is not one of \['bicubic', "
                                          r"'dinov2', 'timm'\] \(None follows the checkpoint's source\)"):
         ViTPyramid(**tiny('vit'), pos_embed_interp='area')
-    with pytest.raises(ValueError, match=r"pos_embed_interp='bicubic' needs a timm VisionTransformer "
-                                         r"with absolute position embeddings; Eva interpolates"):
-        ViTPyramid(**tiny('eva02'), pos_embed_interp='bicubic')
+    with pytest.raises(ValueError, match=r"pos_embed_interp='bicubic' needs the trunk's own token "
+                                         r"assembly, and .*VisionTransformerDistilled\) embeds its tokens"):
+        ViTPyramid(model_name='deit_tiny_distilled_patch16_224', img_size=64, **TINY,
+                   pos_embed_interp='bicubic')
     assert ViTPyramid(**tiny('eva02')).trunk.pos_embed_interp == 'timm'
+    assert ViTPyramid(**tiny('eva02'), pos_embed_interp='bicubic').trunk.pos_embed_interp == 'bicubic'
     timm_rule = ViTPyramid(**tiny('vit'), pyramid='feature2pyramid').eval()
     plain = ViTPyramid(**tiny('vit'), pyramid='feature2pyramid', pos_embed_interp='bicubic').eval()
     plain.load_state_dict(timm_rule.state_dict())
@@ -302,7 +304,7 @@ def test_pos_embed_interp_option():
         assert all(torch.equal(a, b) for a, b in zip(plain(native), timm_rule(native)))
         assert (plain(other)[2] - timm_rule(other)[2]).abs().max() > 1e-3
         copied = copy.deepcopy(plain)  # mmengine's EMA hooks deep-copy models
-        assert copied.trunk.model._pos_embed.__self__ is copied.trunk.model
+        assert copied.trunk.pos_embed_interp == 'bicubic'
         assert torch.equal(copied(other)[2], plain(other)[2])
 
 

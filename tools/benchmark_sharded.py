@@ -46,14 +46,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def _status_kib(key):
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(key + ':'):
-                return int(line.split()[1])
-    raise RuntimeError(f'/proc/self/status has no {key}')
-
-
 def worker(args):
     """One rank of one strategy: build, wrap, two training steps; rank 0 prints the JSON row."""
     import torch
@@ -67,6 +59,7 @@ def worker(args):
     from mmseg.registry import MODELS
     from vitadapter.engine import prepare_config
     from benchmarking.machine import describe, machine_record
+    from benchmarking.memory import status_kib
     from benchmarking.segmentors import segmentor_batch
 
     cuda = torch.cuda.is_available()
@@ -81,7 +74,7 @@ def worker(args):
     prepare_config(cfg, launcher='pytorch')  # without a GPU: gloo, CPU-synchronised BN
     rank = dist.get_rank()
     init_default_scope('mmseg')
-    baseline = torch.cuda.memory_allocated() if cuda else _status_kib('VmRSS')
+    baseline = torch.cuda.memory_allocated() if cuda else status_kib('VmRSS')
     if args.worker == 'ddp':
         cfg.model.backbone.grad_checkpointing = True
         model = MODELS.build(cfg.model)
@@ -117,7 +110,7 @@ def worker(args):
         with open('/proc/self/clear_refs', 'w') as f:
             f.write('5')  # the peak resident set restarts from the current one
     seconds = step()
-    peak = torch.cuda.max_memory_allocated() if cuda else _status_kib('VmHWM')
+    peak = torch.cuda.max_memory_allocated() if cuda else status_kib('VmHWM')
     unit = 2 ** 20 if cuda else 1024
     row = dict(strategy=args.worker, rank=rank, peak_mib=(peak - baseline) / unit,
                process_peak_mib=peak / unit if not cuda else None, step_s=seconds,

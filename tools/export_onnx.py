@@ -26,7 +26,7 @@ def parse_args(argv=None):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--model', help='timm model name (a backbone with --backbone)')
     source.add_argument('--config', help='an mmseg config (the whole segmentor, or --backbone-only)')
-    parser.add_argument('--backbone', default='ViTPyramid', choices=['ViTPyramid', 'ViTAdapter'],
+    parser.add_argument('--backbone', default='ViTPyramid', choices=['ViTPyramid', 'ViTAdapter', 'DINOv3Adapter'],
                         help='with --model: which backbone (default ViTPyramid)')
     parser.add_argument('--checkpoint', help='weights: any supported backbone file with --model, '
                                              'an mmseg checkpoint with --config')
@@ -49,7 +49,7 @@ def build_model(args) -> torch.nn.Module:
     from mmseg.apis import init_model
 
     import vitadapter  # noqa: F401  (registers the backbones, heads and segmentor)
-    from vitadapter.engine.onnx_segmentor import SegmentorForExport
+    from vitadapter.engine.models.onnx_segmentor import SegmentorForExport
     segmentor = init_model(args.config, args.checkpoint, device='cpu')
     if args.backbone_only:
         return segmentor.backbone

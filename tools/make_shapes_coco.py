@@ -3,12 +3,12 @@
     python tools/make_shapes_coco.py OUT [--train 240] [--val 60] [--size 128] [--seed 0]
 
 OUT/{train,val}/*.png and OUT/annotations/instances_{train,val}.json (discs, squares, triangles:
-boxes, masks as COCO RLE, areas); see vitadapter.engine.shapes_coco.
+boxes, masks as COCO RLE, areas); see vitadapter.data.shapes_coco.
 """
 import argparse
 import sys
 
-from vitadapter.engine.shapes_coco import make_shapes_coco
+from vitadapter.data import make_shapes_coco
 
 
 def main(argv=None):

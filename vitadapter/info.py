@@ -1,104 +1,150 @@
-"""``vitadapter-info`` (also ``python tools/inspect.py``): what a backbone is and what it outputs.
+"""``vitadapter-info`` (also ``python tools/info.py``): what a backbone is and what it outputs.
 
     vitadapter-info vit_base_patch16_224 [--size 512 512] [--out-indices 2 5 8 11] [--pyramid simple]
     vitadapter-info configs/vitpyramid/upernet_vit-b16-deit_160k_ade20k-512x512.py
     vitadapter-info --list '*dinov2*'
 
-For a timm model name or an mmseg config: the trunk (family, depth, width, patch, prefix tokens),
-the chosen blocks, the pyramid levels (name, channels, stride, output size for ``--size``),
-parameters per part and the ``in_channels`` a head should use. Models are built on the meta
-device: no memory is used and nothing is downloaded.
+For a timm model name or an mmseg/mmdet config: the trunk (family, depth, width, patch, prefix
+tokens) and the chosen blocks of a vitadapter backbone, its levels (name, channels, stride, block,
+output size for ``--size``) from its ``feature_info``, parameters per part, and the ``in_channels``
+a head should use. Any other registered backbone (mmseg's own ViT, say) is described by the shapes
+of its outputs. Models are built on the meta device where they allow it: no memory is used and
+nothing is downloaded. Expected errors (a missing extra, a config this stack cannot build) are one
+line on standard error and exit status 2.
 """
 import argparse
+import copy
 import importlib.util
 import os
 import sys
-from typing import List, Optional
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 
 from .meta_build import build_structure
-
 from .summary import format_table
 
 # timm modules whose models are plain ViTs with forward_intermediates over a token sequence
-VIT_MODULES = ('timm.models.vision_transformer', 'timm.models.deit', 'timm.models.eva',
-               'timm.models.beit')
+VIT_MODULES = ('vision_transformer', 'deit', 'eva', 'beit')
 
 
 def supported_models(pattern: str = '*') -> List[str]:
-    """timm model names ViTPyramid supports (plain ViT families), filtered by a glob pattern."""
+    """timm model names the trunk supports (plain ViT families), filtered by a glob pattern."""
     import timm
-    from timm.models import model_entrypoint
-    names = timm.list_models(pattern if any(c in pattern for c in '*?[') else f'*{pattern}*')
-    return [n for n in names if model_entrypoint(n).__module__ in VIT_MODULES]
+    pattern = pattern if any(c in pattern for c in '*?[') else f'*{pattern}*'
+    return sorted(timm.list_models(pattern, module=list(VIT_MODULES)))
 
 
 def count_params(module: Optional[torch.nn.Module]) -> int:
     return 0 if module is None else sum(p.numel() for p in module.parameters())
 
 
-def build_backbone_and_cfg(target: str, args):
-    """(backbone built on the meta device where timm allows it, model config or None) for a model
-    name or config."""
-    from .backbones import ViTPyramid
-    if target.endswith('.py') and os.path.isfile(target):
-        if importlib.util.find_spec('mmseg') is None:
-            raise SystemExit(f"vitadapter-info: {target} is an mmseg config, which needs the mmseg extra "
-                             f"(pip install 'vitadapter[mmseg]'); give a timm model name to inspect a "
-                             f"backbone without it")
-        from mmengine.config import Config
+def _without_weights(backbone_cfg: dict) -> dict:
+    """The backbone config with its weight loading switched off (only the keys it has)."""
+    cfg = copy.deepcopy(dict(backbone_cfg))
+    if 'pretrained' in cfg:
+        cfg['pretrained'] = False if isinstance(cfg['pretrained'], bool) else None
+    if 'checkpoint' in cfg:
+        cfg['checkpoint'] = None
+    if isinstance(cfg.get('init_cfg'), dict) and cfg['init_cfg'].get('type') == 'Pretrained':
+        cfg['init_cfg'] = None
+    return cfg
 
-        from .engine import prepare_config, resolve_head_channels
-        cfg = Config.fromfile(target)
+
+def _registry(scope: str):
+    if scope == 'mmdet':
+        from mmdet.registry import MODELS
+    else:
+        from mmseg.registry import MODELS
+    return MODELS
+
+
+def build_from_config(path: str):
+    """(backbone built on the meta device where it allows it, model config, scope) of a config."""
+    if importlib.util.find_spec('mmseg') is None:
+        raise ValueError(f"{path} is an mmseg config, which needs the mmseg extra (pip install "
+                         f"'vitadapter[mmseg]'); give a timm model name to inspect a backbone without it")
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from .engine import prepare_config, resolve_head_channels
+    cfg = Config.fromfile(path)
+    scope = cfg.get('default_scope', 'mmseg')
+    init_default_scope(scope)
+    if scope == 'mmseg':
         prepare_config(cfg)
         resolve_head_channels(cfg.model)  # what ViTEncoderDecoder does when it builds the heads
-        backbone_cfg = dict(cfg.model.backbone)
-        backbone_cfg.update(pretrained=False, checkpoint=None)
-        from mmengine.registry import init_default_scope
-        from mmseg.registry import MODELS
-        init_default_scope('mmseg')
-        return build_structure(lambda: MODELS.build(backbone_cfg)), cfg.model
+    models = _registry(scope)
+    backbone_cfg = _without_weights(cfg.model.backbone)
+    return build_structure(lambda: models.build(backbone_cfg)), cfg.model, scope
+
+
+def build_from_name(target: str, args):
+    from .backbones import ViTPyramid
     kwargs = dict(pyramid=args.pyramid, out_channels=args.out_channels)
     if args.out_indices:
         kwargs['out_indices'] = args.out_indices[0] if len(args.out_indices) == 1 and args.last else \
             tuple(args.out_indices)
-    return build_structure(lambda: ViTPyramid(target, **kwargs)), None
+    return build_structure(lambda: ViTPyramid(target, **kwargs))
 
 
-def describe(target: str, args) -> str:
-    backbone, model_cfg = build_backbone_and_cfg(target, args)
-    trunk = backbone.trunk
-    vit = trunk.model
-    size = tuple(args.size)
-    lines = [
-        f"{target}",
-        f"trunk: {type(vit).__name__} ({type(vit).__module__.rsplit('.', 1)[-1]}) "
-        f"{trunk.model_name}: depth {trunk.num_blocks}, width {trunk.embed_dim}, "
+def output_shapes(backbone: torch.nn.Module, size: Sequence[int]) -> List[Tuple[int, ...]]:
+    """The shapes of what a backbone returns for one image of ``size`` (run on the meta device
+    where its parameters are there, else on a zero image)."""
+    device = next((p.device for p in backbone.parameters()), torch.device('cpu'))
+    with torch.no_grad():
+        out = backbone.eval()(torch.zeros(1, 3, *size, device=device))
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    return [tuple((o[0] if isinstance(o, (list, tuple)) else o).shape) for o in outs]
+
+
+def trunk_lines(trunk) -> List[str]:
+    return [
+        f"trunk: {trunk.family} {trunk.model_name}: depth {trunk.num_blocks}, width {trunk.embed_dim}, "
         f"patch {trunk.patch_size[0]}, prefix tokens {trunk.num_prefix_tokens} "
         f"(class token {'yes' if trunk.has_class_token else 'no'}, registers {trunk.num_register_tokens})",
         f"blocks used: {tuple(trunk.block_indices)} (final norm on them: {trunk.norm}); "
         f"patch grid mapped to stride {trunk.stride[0]} by '{trunk.grid_mapping}'",
-        "",
     ]
-    names = list(backbone.output_shape())
-    rows = [[n, c, s, b, '%dx%d' % hw] for n, c, s, b, hw in zip(
-        names, backbone.feature_info.channels(), backbone.feature_info.reduction(),
-        backbone.level_blocks, backbone.output_sizes(size))]
-    lines.append(format_table(['level', 'channels', 'stride', 'block', 'size at %dx%d' % size], rows))
-    parts = [['backbone.trunk (ViT)', count_params(trunk)], ['backbone.neck (pyramid)', count_params(backbone.neck)]]
+
+
+def describe(target: str, args) -> str:
+    from .backbones import Backbone
+    size = tuple(args.size)
+    if target.endswith('.py') or os.path.sep in target:
+        if not os.path.isfile(target):
+            raise FileNotFoundError(f"no config file {target!r}")
+        backbone, model_cfg, scope = build_from_config(target)
+    else:
+        backbone, model_cfg, scope = build_from_name(target, args), None, None
+    lines = [target]
+    if isinstance(backbone, Backbone):
+        lines += trunk_lines(backbone.trunk) + ['']
+        rows = [[n, c, s, b, '%dx%d' % hw] for n, c, s, b, hw in zip(
+            backbone.output_shape(), backbone.feature_info.channels(), backbone.feature_info.reduction(),
+            backbone.level_blocks, backbone.output_sizes(size))]
+        lines.append(format_table(['level', 'channels', 'stride', 'block', 'size at %dx%d' % size], rows))
+        parts = [[f'backbone.{name}', count_params(m)] for name, m in backbone.describe_parts()]
+        channels = list(backbone.feature_info.channels())
+    else:
+        lines += [f"backbone: {type(backbone).__name__} ({type(backbone).__module__}), not a vitadapter "
+                  f"backbone: its outputs for one {size[0]}x{size[1]} image", '']
+        shapes = output_shapes(backbone, size)
+        lines.append(format_table(['output', 'shape'], [[i, 'x'.join(map(str, s))] for i, s in enumerate(shapes)]))
+        parts = [['backbone', count_params(backbone)]]
+        channels = [s[1] for s in shapes]
     if model_cfg is not None:
-        from mmseg.registry import MODELS
+        models = _registry(scope)
         with torch.device('meta'):
-            for key in ('neck', 'decode_head', 'auxiliary_head'):
-                if model_cfg.get(key):
-                    parts.append([key, count_params(MODELS.build(model_cfg[key]))])
+            for key in ('neck', 'decode_head', 'auxiliary_head', 'rpn_head', 'roi_head'):
+                if isinstance(model_cfg.get(key), dict):
+                    parts.append([key, count_params(build_structure(lambda: models.build(model_cfg[key])))])
     parts.append(['total', sum(p[1] for p in parts)])
     lines += ['', format_table(['part', 'parameters'], [[p, f'{n / 1e6:.2f} M'] for p, n in parts])]
-    channels = backbone.feature_info.channels()
-    lines += ['', f"head in_channels: {channels} (UPerHead/FPN, in_index={list(range(len(channels)))}); "
-                  f"auxiliary FCNHead at in_index=2: {channels[2] if len(channels) > 2 else channels[-1]}"
-                  f" -- or in_channels='auto' under model type='ViTEncoderDecoder'"]
+    if isinstance(backbone, Backbone):
+        lines += ['', f"head in_channels: {channels} (UPerHead/FPN, in_index={list(range(len(channels)))}); "
+                      f"auxiliary FCNHead at in_index=2: {channels[2] if len(channels) > 2 else channels[-1]}"
+                      f" -- or in_channels='auto' under model type='ViTEncoderDecoder'"]
     return '\n'.join(lines)
 
 
@@ -118,6 +164,16 @@ def parse_args(argv=None):
     return args
 
 
+def expected_errors() -> tuple:
+    """What a wrong name, a missing file, a missing extra or a stack that cannot build a config
+    raise: printed as one line, not as a traceback."""
+    errors = [ValueError, TypeError, FileNotFoundError, KeyError]
+    if importlib.util.find_spec('mmseg') is not None:
+        from .engine.detection_stack import DetectionStackError
+        errors.append(DetectionStackError)
+    return tuple(errors)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.list is not None:
@@ -127,8 +183,9 @@ def main(argv=None) -> int:
         return 0
     try:
         print(describe(args.target, args))
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        print(f"vitadapter-info: {err}", file=sys.stderr)
+    except expected_errors() as err:
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"vitadapter-info: {type(err).__name__}: {message}", file=sys.stderr)
         return 2
     return 0
 

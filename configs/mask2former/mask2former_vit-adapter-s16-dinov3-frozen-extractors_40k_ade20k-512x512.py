@@ -1,5 +1,5 @@
 # The DINOv3 segmentation recipe on a model that fits one GPU: a FROZEN DINOv3 ViT-S/16, the
-# authors' adapter (ViTAdapter(injectors=False): the trunk runs once without gradients and is not
+# authors' adapter (DINOv3Adapter: the trunk runs once without gradients and is not
 # altered; a spatial prior module and extractors only, 2 extra on the last interaction, reading
 # blocks 2, 5, 8, 11 through the final norm; 16 deformable heads, value ratio 0.5, drop path 0.3 on
 # the extractors' ConvFFN), and Mask2Former on top (facebookresearch/dinov3,
@@ -12,11 +12,9 @@ _base_ = ['./mask2former_vit-s16-augreg_160k_ade20k-512x512.py']
 model = dict(
     backbone=dict(
         _delete_=True,
-        type='ViTAdapter',
+        type='DINOv3Adapter',
         model_name='vit_small_patch16_dinov3.lvd1689m',
         pretrained=True,
-        injectors=False,
-        freeze_trunk=True,
         trunk_layers=[2, 5, 8, 11],
         deform_num_heads=16,
         deform_ratio=0.5,

@@ -1,4 +1,4 @@
-# UperNet + the DINOv3-style extractor-only ViT-Adapter (ViTAdapter(injectors=False)) on a FROZEN,
+# UperNet + the DINOv3-style extractor-only ViT-Adapter (DINOv3Adapter) on a FROZEN,
 # randomly initialised ViT-Tiny/16 (6 blocks) on CamVid: the budget, data, schedule and heads of
 # configs/vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py, only the backbone differs.
 # The trunk is never trained here (random features, run once without gradients): what this config
@@ -12,13 +12,11 @@ _base_ = ['../vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py']
 model = dict(
     backbone=dict(
         _delete_=True,
-        type='ViTAdapter',
+        type='DINOv3Adapter',    # the DINOv3 segmentation adapter: extractors only (+2 on the last)
         model_name='vit_tiny_patch16_224',
         pretrained=False,
         img_size=176,
-        depth=6,
-        injectors=False,         # the DINOv3 segmentation adapter: extractors only (+2 on the last)
-        freeze_trunk=True,       # required: the trunk runs once, without gradients
+        depth=6,                 # the trunk is frozen: it runs once, without gradients
         # trunk_layers: DINOv3's default, the last block of 4 equal groups: [0, 2, 3, 5] of 6
         deform_num_heads=16,     # DINOv3's adapter defaults: 16 heads, half-width values
         deform_ratio=0.5,

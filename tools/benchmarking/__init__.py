@@ -27,10 +27,9 @@ Variants, backbone level (the ViT is ``--model``, or the config backbone's):
                    768: Base, 1024: Large; other widths: Small's), 4 interactions
   adapter-cp       the same with grad checkpointing of blocks, injectors and extractors
   adapter-extractors
-                   the DINOv3 segmentation adapter: ``ViTAdapter(injectors=False,
-                   freeze_trunk=True)`` with DINOv3's defaults (16 heads, value ratio 0.5, the
-                   blocks [2, 5, 8, 11] of 12): the frozen trunk run once without gradients,
-                   extractors only
+                   the DINOv3 segmentation adapter: ``DINOv3Adapter`` with DINOv3's defaults
+                   (16 heads, value ratio 0.5, the blocks [2, 5, 8, 11] of 12): the frozen trunk
+                   run once without gradients, extractors only
   official-adapter the official ViT-Adapter backbone module (czczup/ViT-Adapter) run from a local copy
                    of its code (``--official-adapter-dir DIR`` or $VITADAPTER_OFFICIAL_ADAPTER_DIR),
                    with its PyTorch deformable-attention fallback; its weights are loaded into the

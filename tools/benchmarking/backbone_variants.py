@@ -5,7 +5,7 @@ from typing import Tuple
 
 import torch.nn as nn
 
-from vitadapter import ViTAdapter, ViTPyramid
+from vitadapter import DINOv3Adapter, ViTAdapter, ViTPyramid
 
 from .catalogue import MMSEG_VARIANTS, VARIANTS
 from .config import load_config
@@ -31,7 +31,8 @@ def build_backbone_variant(args: argparse.Namespace, variant: str, size: Tuple[i
     if variant.startswith('adapter'):
         kwargs = adapter_kwargs(spec, size, variant)
         kwargs['grad_checkpointing'] = kwargs.get('grad_checkpointing', False) or cp
-        return ViTAdapter(**kwargs)
+        cls = DINOv3Adapter if kwargs.pop('type', 'ViTAdapter') == 'DINOv3Adapter' else ViTAdapter
+        return cls(**kwargs)
     if variant in MMSEG_VARIANTS:
         geometry = vit_geometry(spec)
         if variant.startswith('trunk-'):

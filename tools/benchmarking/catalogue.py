@@ -16,7 +16,7 @@ VARIANTS = {
     'adapter-cp': dict(grad_checkpointing=True),
     'adapter-cp-interactions': dict(grad_checkpointing='adapter'),  # injectors + extractors only
     # the DINOv3 segmentation adapter: no arch, so DINOv3's defaults (16 heads, value ratio 0.5)
-    'adapter-extractors': dict(arch=None, injectors=False, freeze_trunk=True),
+    'adapter-extractors': dict(arch=None, type='DINOv3Adapter'),
 }
 # a frozen-trunk variant -> the same model fine-tuned (``--frozen-memory`` compares them)
 FROZEN_PAIRS = {'simple-frozen': 'simple', 'adapter-extractors': 'adapter'}

@@ -14,11 +14,8 @@ def load_config(args: argparse.Namespace):
     options = tuple(sorted((args.cfg_options or {}).items()))
     key = (os.path.abspath(args.config), repr(options))
     if key not in _CONFIG_CACHE:
-        from mmengine.config import Config
-        from vitadapter.engine import prepare_config
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(dict(args.cfg_options))
+        from vitadapter.engine import load_config as load, prepare_config
+        cfg = load(args.config, dict(args.cfg_options or {}))
         backbone = cfg.model.get('backbone', {})
         if 'pretrained' in backbone or 'checkpoint' in backbone:  # timing needs no weights
             backbone.update(pretrained=False, checkpoint=None)

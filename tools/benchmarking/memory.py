@@ -17,7 +17,8 @@ from .timing import synchronize
 MALLOC_MMAP_THRESHOLD = '65536'
 
 
-def _status_kib(key: str) -> int:
+def status_kib(key: str) -> int:
+    """A /proc/self/status counter in KiB (VmRSS: resident now, VmHWM: peak)."""
     with open('/proc/self/status') as f:
         for line in f:
             if line.startswith(key + ':'):
@@ -31,15 +32,15 @@ def _free_grads(model: nn.Module) -> None:
 
 
 def _measure_cpu_memory(args: argparse.Namespace, setting: Setting, size) -> Tuple[float, float]:
-    baseline = _status_kib('VmRSS')
+    baseline = status_kib('VmRSS')
     case = build_case(args, setting, size)
     case.step()  # warm-up: lazily allocated state (AdamW moments, caches) exists from here on
     _free_grads(case.model)
-    before = _status_kib('VmRSS')
+    before = status_kib('VmRSS')
     with open('/proc/self/clear_refs', 'w') as f:
         f.write('5')  # reset the peak resident set to the current one
     case.step()
-    peak = _status_kib('VmHWM')
+    peak = status_kib('VmHWM')
     return (peak - baseline) / 1024, (peak - before) / 1024
 
 

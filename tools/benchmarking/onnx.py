@@ -2,7 +2,7 @@
 
 The config's segmentor (``mmseg.apis.init_model``, random weights: latency does not depend on
 them; ``--cfg-options`` apply) is wrapped as pixels -> logits
-(``vitadapter.engine.onnx_segmentor.SegmentorForExport``),
+(``vitadapter.engine.models.onnx_segmentor.SegmentorForExport``),
 exported with dynamic batch/height/width (``vitadapter.export.export_onnx``) into a temporary
 folder, checked once against PyTorch, then timed: forward passes under ``torch.no_grad`` and
 ``InferenceSession.run`` on the same input, alternated (one of each per repeat, after warm-up), so
@@ -24,7 +24,7 @@ def run_onnx_comparison(args) -> dict:
     from mmseg.apis import init_model
 
     import vitadapter  # noqa: F401  (registers the backbones, heads and segmentor)
-    from vitadapter.engine.onnx_segmentor import SegmentorForExport
+    from vitadapter.engine.models.onnx_segmentor import SegmentorForExport
     from vitadapter.export import check_onnx, export_onnx, onnx_session, run_onnx
 
     from mmengine.config import Config

@@ -1,24 +1,17 @@
 """Alternated timing: calls cycle through the variants (A, B, C, A, B, C, ...) so that drift in
 the machine's speed hits every variant alike; the median of the repeats is kept."""
 import statistics
-import time
 from typing import Callable, Dict, List, Tuple
 
 import torch
+
+from vitadapter.layers import wall_seconds as timed
 
 
 def synchronize(device: torch.device) -> None:
     """Wait for the GPU's queued work (nothing on a CPU)."""
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
-
-
-def timed(fn: Callable[[], None], device: torch.device) -> float:
-    synchronize(device)
-    start = time.perf_counter()
-    fn()
-    synchronize(device)
-    return time.perf_counter() - start
 
 
 def measure(fns: Dict[str, Callable[[], None]], repeats: int, warmup: int,

@@ -36,11 +36,11 @@ def trunk_spec(args: argparse.Namespace) -> TrunkSpec:
         keep = ('norm', 'prefix_tokens', 'stride', 'grid_mapping', 'depth', 'embed_dim', 'num_heads')
         return TrunkSpec(backbone['model_name'], backbone.get('out_indices'),
                          {k: backbone[k] for k in keep if k in backbone})
-    if kind == 'ViTAdapter':
+    if kind in ('ViTAdapter', 'DINOv3Adapter'):
         name = backbone.get('model_name') or adapter_arch_model_name(backbone['arch'])
         return TrunkSpec(name, None, {})
     raise ValueError(f"the config's backbone is {kind!r}; the benchmark's backbone-level variants "
-                     f"need a ViTPyramid or ViTAdapter backbone (its model_name is the ViT)")
+                     f"need a ViTPyramid, ViTAdapter or DINOv3Adapter backbone (its model_name is the ViT)")
 
 
 def vit_geometry(spec: TrunkSpec) -> dict:
@@ -48,7 +48,7 @@ def vit_geometry(spec: TrunkSpec) -> dict:
     timm trunk (built on the meta device), for mmseg's VisionTransformer of the same shape."""
     with torch.device('meta'):
         trunk = TimmViTTrunk(spec.model_name, out_indices=spec.out_indices, **spec.kwargs)
-    block = trunk.model.blocks[0]
+    block = trunk.blocks[0]
     attn, mlp = getattr(block, 'attn', None), getattr(block, 'mlp', None)
     if not (hasattr(attn, 'num_heads') and hasattr(attn, 'qkv') and hasattr(mlp, 'fc1')):
         raise ValueError(f"{spec.model_name!r} has no plain ViT block (attn.qkv, mlp.fc1); the mmseg "

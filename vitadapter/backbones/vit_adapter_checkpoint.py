@@ -42,9 +42,9 @@ import re
 from collections import OrderedDict
 from typing import Callable, Dict, List, Mapping, Tuple, Union
 
-import numpy as np
 import torch
 
+from ..compat import numpy_pickle_globals
 from ..weights.formats import key_patterns
 from ..weights.reading import CheckpointError
 
@@ -151,24 +151,6 @@ def describe_official(checkpoint: Mapping) -> Dict[str, object]:
         beit='backbone.cls_token' in state)
 
 
-NUMPY_SAFE_GLOBALS = [np.dtype, np.ndarray]
-
-
-def _numpy_globals():
-    """The numpy constructors mmcv 1.x checkpoints need for their ``meta`` (e.g. the best mIoU,
-    a numpy float): data only, no code."""
-    names = [('numpy.core.multiarray', 'scalar'), ('numpy._core.multiarray', 'scalar'),
-             ('numpy.core.multiarray', '_reconstruct'), ('numpy._core.multiarray', '_reconstruct')]
-    found = list(NUMPY_SAFE_GLOBALS)
-    for module, name in names:
-        try:
-            found.append(getattr(__import__(module, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            pass
-    found += [type(np.dtype(t)) for t in ('float64', 'float32', 'int64', 'int32', 'bool', 'uint8')]
-    return found
-
-
 def read_official_checkpoint(path: str) -> dict:
     """Read an official checkpoint without unpickling code (``weights_only``; numpy scalars in the
     mmcv 1.x ``meta`` are allowed)."""
@@ -176,7 +158,7 @@ def read_official_checkpoint(path: str) -> dict:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"official checkpoint {path!r} does not exist")
     try:
-        with torch.serialization.safe_globals(_numpy_globals()):
+        with torch.serialization.safe_globals(numpy_pickle_globals()):
             return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:
         raise CheckpointError(

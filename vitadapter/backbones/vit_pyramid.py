@@ -1,22 +1,15 @@
 """ViTPyramid: any timm ViT as a multi-scale (strides 4/8/16/32) dense-prediction backbone."""
-import math
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn as nn
-from timm.models import FeatureInfo
 
-from ..geometry import crop_top_left, grid_size
-from ..necks import DEFAULT_NORM_CFG, build_pyramid_neck, check_scales
+from ..layers import DEFAULT_NORM_CFG, crop_top_left
+from ..necks import build_pyramid_neck, check_scales
 from ..trunk import TimmViTTrunk
-
-class LevelSpec(NamedTuple):
-    """detectron2-style description of one output level."""
-    channels: int
-    stride: int
+from .base import Backbone
 
 
-class ViTPyramid(nn.Module):
+class ViTPyramid(Backbone):
     """A timm Vision Transformer with a pyramid neck.
 
     Args:
@@ -79,35 +72,17 @@ class ViTPyramid(nn.Module):
                                        out_channels=out_channels, norm_cfg=norm_cfg)
         self.neck.grad_checkpointing = grad_checkpointing
         scales = self.neck.scales  # pyramid='none': one level of scale 1 per block
-        self.strides = tuple(int(stride / s) for s in scales)
         self.output_cls_token = output_cls_token
         if output_cls_token and not self.trunk.has_class_token:
             raise ValueError(f"output_cls_token=True but {model_name!r} has no class token")
         blocks = self.trunk.block_indices
-        self.level_blocks = list(blocks) if len(blocks) == len(scales) else [blocks[0]] * len(scales)
-        self.feature_info = FeatureInfo([
-            dict(num_chs=c, reduction=s, module=f'neck.levels.{i}', block=b)
-            for i, (c, s, b) in enumerate(zip(self.neck.out_channels, self.strides, self.level_blocks))
-        ], out_indices=tuple(range(len(scales))))
-
-    @property
-    def load_report(self):
-        """What loading ``checkpoint`` did (None when no checkpoint was given)."""
-        return self.trunk.load_report
-
-    def output_shape(self) -> Dict[str, LevelSpec]:
-        """detectron2-style ``{'p2': LevelSpec(channels, stride=4), ...}`` (levels of equal stride,
-        as with pyramid='none', are named by block: ``'p4_b2'``)."""
-        strides = self.feature_info.reduction()
-        names = [f'p{int(math.log2(s))}' + (f'_b{b}' if strides.count(s) > 1 else '')
-                 for s, b in zip(strides, self.level_blocks)]
-        return {n: LevelSpec(c, s) for n, c, s in zip(names, self.feature_info.channels(), strides)}
-
-    def output_sizes(self, image_size: Sequence[int]) -> List[Tuple[int, int]]:
-        """(h, w) of every level for an input of ``image_size`` = (H, W): ceil(H/s), ceil(W/s)."""
-        return [grid_size(image_size, (s, s)) for s in self.strides]
+        level_blocks = list(blocks) if len(blocks) == len(scales) else [blocks[0]] * len(scales)
+        self.describe_levels(self.neck.out_channels, [int(stride / s) for s in scales],
+                             [f'neck.levels.{i}' for i in range(len(scales))], level_blocks)
 
     def forward(self, x: torch.Tensor) -> Tuple:
+        """Images (B, 3, H, W) -> one map (B, C_i, ceil(H/s_i), ceil(W/s_i)) per level (or
+        ``[map, class token (B, C)]`` pairs with ``output_cls_token``)."""
         trunk_out = self.trunk(x)
         levels = self.neck(trunk_out.maps)
         # The grid was padded to whole patches: keep exactly ceil(H/s) x ceil(W/s) (top-left aligned).

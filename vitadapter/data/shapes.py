@@ -4,14 +4,12 @@
 (mmseg's layout): noisy backgrounds with discs, squares and triangles of random sizes, labelled by
 shape. Each shape kind has its own hue (red-ish discs, green-ish squares, blue-ish triangles) with
 random brightness and noise, so a small model learns the task in a few hundred CPU iterations.
-``ShapesDataset`` reads it.
+numpy and PIL only; mmseg reads it as ``ShapesDataset`` (:mod:`vitadapter.engine.datasets`).
 """
 import os
 from typing import Tuple
 
 import numpy as np
-from mmseg.datasets import BaseSegDataset
-from mmseg.registry import DATASETS
 from PIL import Image
 
 SHAPE_CLASSES = ('background', 'disc', 'square', 'triangle')
@@ -19,16 +17,7 @@ SHAPE_PALETTE = [[20, 20, 20], [230, 60, 60], [60, 200, 60], [60, 90, 230]]
 SHAPE_HUES = {1: (1.0, 0.35, 0.3), 2: (0.3, 1.0, 0.35), 3: (0.3, 0.4, 1.0)}
 
 
-@DATASETS.register_module()
-class ShapesDataset(BaseSegDataset):
-    METAINFO = dict(classes=SHAPE_CLASSES, palette=SHAPE_PALETTE)
-
-    def __init__(self, img_suffix='.png', seg_map_suffix='.png', reduce_zero_label=False, **kwargs):
-        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
-                         reduce_zero_label=reduce_zero_label, **kwargs)
-
-
-def _shape_mask(kind: int, size: Tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+def shape_mask(kind: int, size: Tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     h, w = size
     r = rng.uniform(0.12, 0.28) * min(h, w)
     cy, cx = rng.uniform(r, h - r), rng.uniform(r, w - r)
@@ -53,7 +42,7 @@ def make_sample(size: Tuple[int, int], rng: np.random.Generator) -> Tuple[np.nda
     label = np.zeros((h, w), np.uint8)
     for _ in range(rng.integers(1, 4)):
         kind = int(rng.integers(1, len(SHAPE_CLASSES)))
-        mask = _shape_mask(kind, size, rng)
+        mask = shape_mask(kind, size, rng)
         colour = np.array(SHAPE_HUES[kind]) * rng.uniform(150, 255)
         image[mask] = colour + rng.normal(0, 12, size=(int(mask.sum()), 3))
         label[mask] = kind

@@ -5,7 +5,7 @@
     root/train/*.png, root/val/*.png
     root/annotations/instances_train.json, root/annotations/instances_val.json
 
-Images are drawn like the segmentation shapes set (:mod:`vitadapter.engine.demo_data`: noisy
+Images are drawn like the segmentation shapes set (:mod:`vitadapter.data.shapes`: noisy
 grey background with a gradient; discs, squares and triangles of random sizes, each kind with its
 own hue), but the shapes of one image never share a pixel (a shape that would touch an earlier one
 is placed again, and dropped after ``PLACEMENT_TRIES``), so every instance is whole and its mask is
@@ -19,9 +19,11 @@ import os
 from typing import Dict, List, Tuple
 
 import numpy as np
+import torch
 from PIL import Image
+from torchvision.ops import masks_to_boxes
 
-from .demo_data import SHAPE_CLASSES, SHAPE_HUES, _shape_mask
+from .shapes import SHAPE_CLASSES, SHAPE_HUES, shape_mask
 
 COCO_CATEGORIES = [dict(id=i, name=name) for i, name in enumerate(SHAPE_CLASSES) if i > 0]
 PLACEMENT_TRIES = 20
@@ -40,9 +42,10 @@ def mask_to_rle(mask: np.ndarray) -> Dict:
 
 
 def mask_to_box(mask: np.ndarray) -> List[float]:
-    """(H, W) bool mask -> ``[x, y, w, h]``: its extent in whole pixels (w = last column - first + 1)."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return [float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1)]
+    """(H, W) bool mask -> ``[x, y, w, h]``: its extent in whole pixels (w = last column - first + 1;
+    torchvision's ``masks_to_boxes`` gives the first and last columns and rows)."""
+    x0, y0, x1, y1 = masks_to_boxes(torch.from_numpy(np.asarray(mask, dtype=bool))[None])[0].tolist()
+    return [x0, y0, x1 - x0 + 1, y1 - y0 + 1]
 
 
 def make_instance_sample(size: Tuple[int, int], rng: np.random.Generator
@@ -58,7 +61,7 @@ def make_instance_sample(size: Tuple[int, int], rng: np.random.Generator
     for _ in range(rng.integers(1, 5)):
         kind = int(rng.integers(1, len(SHAPE_CLASSES)))
         for _ in range(PLACEMENT_TRIES):
-            mask = _shape_mask(kind, size, rng)
+            mask = shape_mask(kind, size, rng)
             if mask.any() and not (mask & taken).any():
                 break
         else:

@@ -1,28 +1,47 @@
-"""mmsegmentation / mmengine glue: vitadapter's classes in their registries.
+"""mmsegmentation / mmengine glue: vitadapter's classes in their registries, and the config
+preparation its tools share. Importing this package needs mmsegmentation; ``import vitadapter``
+does it when mmseg is present.
 
-Importing this package needs mmsegmentation; ``import vitadapter`` does it when mmseg is present.
+What the import changes in the process, and nothing else:
+
+* registers in mmseg's registries the backbones (``ViTPyramid``, ``ViTAdapter``, ``DINOv3Adapter``),
+  the segmentor ``ViTEncoderDecoder``, the heads (``FastUPerHead``, ``LinearProbeHead``,
+  ``TorchMask2FormerHead``), the data sets (``CamVidDataset``, ``ShapesDataset``), the layer-decay
+  optimizer constructor and the CPU mixed-precision optimizer wrapper; in mmengine's, the FSDP
+  wrapper and strategy, the ``SafeCheckpointsHook`` and the ``CPUSyncBN`` norm; and, where mmdet
+  works, the backbones, ``LastLevelMaxPool``, ``LN2d`` and the optimizer pieces in mmdet's;
+* adds ``'CPUSyncBN'`` to vitadapter's own norm types (:func:`vitadapter.layers.register_norm`).
+
+Checkpoint safety (torch's ``weights_only`` allowlist, a ``copyreg`` entry) is installed by a
+runner hook, not by the import (:mod:`.training.checkpoint_safety`).
+
+* :mod:`.registry`: the backbones in mmseg's and mmdet's ``MODELS``;
+* :mod:`.models`: the segmentor, the heads, the channel lookup, the export wrapper;
+* :mod:`.training`: optimizer constructor, mixed precision, synchronised BN, FSDP, safe checkpoints;
+* :mod:`.datasets`: CamVid and the generated shapes set;
+* :mod:`.config` / :mod:`.cli`: config preparation and the command line of tools/train.py, test.py;
+* :mod:`.detection`: what detection configs import (checks that mmdet can run here).
 """
-from .quiet_import import muted_stub_notices
-
-with muted_stub_notices():  # the onedl fork prints a notice when mmseg.datasets is imported
-    from .amp import CPUAmpOptimWrapper  # registers itself
-    from .checkpoint_safety import allow_mmengine_checkpoint_globals
-    from .datasets import CamVidDataset  # registers itself
-    from .demo_data import ShapesDataset, make_shapes_dataset  # registers itself
-    from .fsdp import TrunkBlockFSDP, TrunkFSDPStrategy  # register themselves
-    from .heads import FastUPerHead, LinearProbeHead  # registers themselves
-    from .mask2former import TorchMask2FormerHead  # registers itself
-    from .optimizer import ViTLayerDecayOptimizerConstructor  # registers itself
-    from .registry import register_all
-    from .sync_bn import CPUSyncBatchNorm  # registers 'CPUSyncBN'
-    from .channels import resolve_head_channels
-    from .runtime import (finish_distributed, load_config, parse_runner_args, prepare_config,
-                          runner_argument_parser)
-    from .segmentor import ViTEncoderDecoder, check_auto_resolved  # registers itself
+from ..data import make_shapes_dataset
+from .cli import parse_runner_args, runner_argument_parser
+from .config import finish_distributed, load_config, prepare_config
+from .datasets import CamVidDataset, ShapesDataset
+from .models.channels import resolve_head_channels
+from .models.heads import FastUPerHead, LinearProbeHead
+from .models.mask2former import TorchMask2FormerHead
+from .models.segmentor import ViTEncoderDecoder, check_auto_resolved
+from .registry import register_all
+from .training.amp import CPUAmpOptimWrapper
+from .training.checkpoint_safety import SafeCheckpointsHook, allow_mmengine_checkpoint_globals
+from .training.fsdp import TrunkBlockFSDP, TrunkFSDPStrategy
+from .training.optimizer import ViTLayerDecayOptimizerConstructor
+from .training.sync_bn import CPUSyncBatchNorm
 
 register_all()
-allow_mmengine_checkpoint_globals()  # weights_only-safe mmengine checkpoints, under any tool
 
-__all__ = ['register_all', 'load_config', 'prepare_config', 'runner_argument_parser', 'parse_runner_args', 'finish_distributed', 'resolve_head_channels', 'check_auto_resolved', 'ViTEncoderDecoder', 'CamVidDataset', 'ShapesDataset',
-           'make_shapes_dataset', 'CPUSyncBatchNorm', 'CPUAmpOptimWrapper', 'TrunkBlockFSDP', 'TrunkFSDPStrategy', 'LinearProbeHead', 'FastUPerHead', 'TorchMask2FormerHead',
-           'ViTLayerDecayOptimizerConstructor', 'allow_mmengine_checkpoint_globals']
+__all__ = ['register_all', 'load_config', 'prepare_config', 'runner_argument_parser', 'parse_runner_args',
+           'finish_distributed', 'resolve_head_channels', 'check_auto_resolved', 'ViTEncoderDecoder',
+           'CamVidDataset', 'ShapesDataset', 'make_shapes_dataset', 'CPUSyncBatchNorm',
+           'CPUAmpOptimWrapper', 'TrunkBlockFSDP', 'TrunkFSDPStrategy', 'LinearProbeHead',
+           'FastUPerHead', 'TorchMask2FormerHead', 'ViTLayerDecayOptimizerConstructor',
+           'SafeCheckpointsHook', 'allow_mmengine_checkpoint_globals']

@@ -1,21 +1,22 @@
 """Config preparation shared by tools/train.py, tools/test.py and the demo.
 
 ``prepare_config(cfg)`` adapts a config to the machine and the command line, and nothing else
-(the model resolves ``in_channels='auto'`` itself, see :mod:`vitadapter.engine.segmentor`, so a
-config also runs under mmseg's stock tools): it points every dataloader at ``data_root``, switches
-DDP and FSDP to gloo without a GPU (with CPU-synchronised BN), turns on mixed precision, allows mmengine's
-checkpoint objects under ``torch.load(weights_only=True)``, and stops early with a clear message
-when a head's ``in_channels='auto'`` would reach a segmentor that cannot fill it.
+(the model resolves ``in_channels='auto'`` itself, see :mod:`vitadapter.engine.models.segmentor`,
+so a config also runs under mmseg's stock tools): it points every dataloader at ``data_root``,
+switches DDP and FSDP to gloo without a GPU (with CPU-synchronised BN), turns on mixed precision,
+makes sure the runner has the ``SafeCheckpointsHook`` (mmengine's checkpoint objects under
+``torch.load(weights_only=True)``), and stops early with a clear message when a head's
+``in_channels='auto'`` would reach a segmentor that cannot fill it.
 """
-import argparse
 import os
 from typing import Optional
 
 import torch
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
 
-from .segmentor import check_auto_resolved
-from .checkpoint_safety import allow_mmengine_checkpoint_globals
+from .models.segmentor import check_auto_resolved
+from .training.checkpoint_safety import SAFE_CHECKPOINTS_HOOK
+
 
 def _datasets(cfg: Config):
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -69,29 +70,6 @@ def export_slurm_environment() -> None:
     env.setdefault('MASTER_PORT', '29500')
 
 
-def runner_argument_parser(description: str) -> argparse.ArgumentParser:
-    """The command line tools/train.py and tools/test.py share (mmseg's conventions): the config,
-    ``--work-dir``, ``--data-root``, ``--cfg-options``, ``--launcher`` and ``--local-rank``. Parse
-    with :func:`parse_runner_args`."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument('config', help='config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs, checkpoints and metrics')
-    parser.add_argument('--data-root', help='data set root for every dataloader of the config')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings in the config, e.g. train_cfg.max_iters=100')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    return parser
-
-
-def parse_runner_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
-    """Parse, and export ``--local-rank`` as ``LOCAL_RANK`` unless the launcher already set it."""
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
-
-
 def load_config(path: str, cfg_options: Optional[dict] = None,
                 work_dir: Optional[str] = None) -> Config:
     """Read a config the way mmseg's tools do: apply ``--cfg-options``, then choose the work dir
@@ -116,7 +94,9 @@ def finish_distributed() -> None:
 def prepare_config(cfg: Config, launcher: str = 'none', amp: bool = False,
                    data_root: Optional[str] = None) -> Config:
     """Prepare an mmseg config for mmengine's Runner (in place; also returned)."""
-    allow_mmengine_checkpoint_globals()
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(h.get('type') == SAFE_CHECKPOINTS_HOOK for h in hooks):
+        cfg.custom_hooks = hooks + [dict(type=SAFE_CHECKPOINTS_HOOK)]
     cfg.launcher = launcher
     if launcher != 'none' and not torch.cuda.is_available():
         cfg.setdefault('env_cfg', ConfigDict()).setdefault('dist_cfg', ConfigDict())['backend'] = 'gloo'

@@ -1,11 +1,15 @@
 """Data sets vitadapter adds to mmseg's ``DATASETS`` registry.
 
-``CamVidDataset``: the 11-class CamVid split of SegNet (``../shared/data/camvid`` layout:
-``img_dir/{train,val}``, ``ann_dir/{train,val}``, PNG images and uint8 label maps). Label 11 is
-void: it is mapped to mmseg's ignore index 255 when the annotations are loaded.
+``CamVidDataset``: the 11-class CamVid split of SegNet (mmseg's layout: ``img_dir/{train,val}``,
+``ann_dir/{train,val}``, PNG images and uint8 label maps). Label 11 is void: it is mapped to
+mmseg's ignore index 255 when the annotations are loaded.
+
+``ShapesDataset``: the generated shapes set (:func:`vitadapter.data.make_shapes_dataset`).
 """
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
+
+from ..data.shapes import SHAPE_CLASSES, SHAPE_PALETTE
 
 CAMVID_VOID = 11
 
@@ -29,3 +33,12 @@ class CamVidDataset(BaseSegDataset):
         label_map = {i: i for i in range(len(cls.METAINFO['classes']))}
         label_map[CAMVID_VOID] = 255
         return label_map
+
+
+@DATASETS.register_module()
+class ShapesDataset(BaseSegDataset):
+    METAINFO = dict(classes=SHAPE_CLASSES, palette=SHAPE_PALETTE)
+
+    def __init__(self, img_suffix='.png', seg_map_suffix='.png', reduce_zero_label=False, **kwargs):
+        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
+                         reduce_zero_label=reduce_zero_label, **kwargs)

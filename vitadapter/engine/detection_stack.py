@@ -14,7 +14,7 @@ import importlib
 import importlib.util
 from typing import Optional
 
-UPSTREAM_COMMAND = 'VITADAPTER_STACK=upstream bash tools/in_venv.sh python tools/train.py CONFIG'
+UPSTREAM_INSTALL = "pip install 'vitadapter[mmseg-upstream]'"
 
 
 class DetectionStackError(RuntimeError):
@@ -43,6 +43,7 @@ def require_detection_stack() -> None:
         raise DetectionStackError(
             f"detection needs mmdet 3.x with mmcv's compiled ops (RoIAlign, nms), and here "
             f"{problem}. Use the upstream stack (mmcv 2.1.0 built with its ops, mmdet 3.3.0): "
-            f"`{UPSTREAM_COMMAND}` (or mmdet's own tools/train.py in .venv-upstream). "
+            f"install it in an environment of its own with `{UPSTREAM_INSTALL}` (mmcv 2.1.0 compiles "
+            f"with MMCV_WITH_OPS=1) and train with mmdet's tools/train.py there. "
             f"Segmentation configs work on every stack.")
 

@@ -16,13 +16,13 @@ import importlib.util
 from mmseg.registry import MODELS
 from timm.layers import LayerNorm2d
 
-from ..backbones import ViTAdapter, ViTPyramid
-from ..necks.extra_levels import LastLevelMaxPool
-from .amp import CPUAmpOptimWrapper
-from .optimizer import ViTLayerDecayOptimizerConstructor
+from ..backbones import DINOv3Adapter, ViTAdapter, ViTPyramid
+from ..necks import LastLevelMaxPool
+from .training.amp import CPUAmpOptimWrapper
+from .training.optimizer import ViTLayerDecayOptimizerConstructor
 
-REGISTERED = (ViTPyramid, ViTAdapter)
-MMDET_MODELS = (ViTPyramid, ViTAdapter, LastLevelMaxPool)
+REGISTERED = (ViTPyramid, ViTAdapter, DINOv3Adapter)
+MMDET_MODELS = (ViTPyramid, ViTAdapter, DINOv3Adapter, LastLevelMaxPool)
 
 
 def _register(registry, cls) -> None:

@@ -53,8 +53,10 @@ def export_onnx(model: nn.Module, path: Union[str, Path], example: Optional[torc
 
     Batch, height and width are dynamic (height and width from ``min_size`` to ``max_size``;
     default min: :func:`default_min_size`). ``example`` (default: random (batch, in_channels,
-    *image_size)) only drives the trace; its batch should be >= 2. The model is traced in eval
-    mode. Raises :class:`OnnxExportError` naming the part of the model that cannot be exported.
+    *image_size)) only drives the trace; a one-image example is traced as two copies of itself
+    (``torch.export`` takes a size of 1 for a constant, which would fix the batch). The model is
+    traced in eval mode. Raises :class:`OnnxExportError` naming the part of the model that cannot
+    be exported.
     """
     require('onnxscript')
     require('onnx')
@@ -63,6 +65,8 @@ def export_onnx(model: nn.Module, path: Union[str, Path], example: Optional[torc
         example = torch.randn(batch, in_channels, *image_size)
     if example.ndim != 4:
         raise ValueError(f"the example must be images (B, C, H, W), got {tuple(example.shape)}")
+    if example.shape[0] == 1:
+        example = example.expand(2, -1, -1, -1).contiguous()
     min_size = default_min_size(model) if min_size is None else int(min_size)
     if min(example.shape[-2:]) < min_size:
         raise ValueError(f"the example's size {tuple(example.shape[-2:])} is below min_size={min_size}")

@@ -2,14 +2,13 @@
 which the ONNX export uses), and naming the part of a model that a trace fails in.
 
 vitadapter's own code computes every size from the input's shape in integer arithmetic and takes
-shortcuts only on plain ints (see :mod:`vitadapter.geometry`), so one traced graph serves every
+shortcuts only on plain ints (see :mod:`vitadapter.layers.geometry`), so one traced graph serves every
 input size. What remains is in timm:
 
 * timm's DINOv3 rotary embedding (``RotaryEmbeddingDinoV3``) normalises its coordinates by
-  ``float(H)`` and ``float(W)``: a Python float of the grid size, which freezes the grid of the
-  example input into the graph (the rotary "concat" of the exported model then has the export
-  size's token count and fails at any other size). :func:`traceable` gives such modules, for the
-  duration of the export, the same coordinates computed from tensor ops (same float32 values).
+  ``float(H)`` and ``float(W)``: a Python float of the grid size, which would freeze the grid of
+  the example input into the graph. The trunk computes the same coordinates from tensor ops when
+  the sizes are symbolic (:func:`vitadapter.compat.rope_embedding`).
 * timm's absolute position-embedding resampling skips itself when the grid equals the stored one;
   recent timm skips that shortcut while exporting (``is_exporting`` in ``timm.layers.pos_embed``;
   timm 1.0.31 does); an older timm cannot export with dynamic sizes (:func:`check_timm_exportable`).
@@ -39,38 +38,6 @@ def check_timm_exportable() -> None:
                            f"checks timm.layers.is_exporting (pip install -U timm)")
 
 
-def _centered_coords(rope: nn.Module, feat_shape) -> torch.Tensor:
-    """timm's ``_build_grid(grid_type='centered')`` for ``RotaryEmbeddingDinoV3`` without a Python
-    float of the sizes: (H, W, 2) in [-1, 1], the same float32 values (0.5-centred cell indices,
-    plus the grid offset, divided by the size; both exact in float32)."""
-    h, w = feat_shape
-    if rope.grid_indexing == 'xy':
-        h, w = w, h
-    mode = rope.normalize_coords
-    if mode == 'separate':
-        denoms = (h, w)
-    elif mode in ('max', 'min'):
-        pick = torch.sym_max if mode == 'max' else torch.sym_min
-        denoms = (pick(h, w),) * 2
-    else:
-        raise ValueError(f"RotaryEmbeddingDinoV3 normalize_coords={mode!r} is not supported by the export")
-    axes = [(torch.arange(s, dtype=torch.float32) + 0.5 + rope.grid_offset) / d
-            for s, d in zip((h, w), denoms)]
-    grid = torch.stack(torch.meshgrid(axes, indexing=rope.grid_indexing), dim=-1)
-    return 2.0 * grid - 1.0
-
-
-def _traceable_dinov3_embed(rope: nn.Module):
-    def create_embed(feat_shape, no_aug: bool = False) -> torch.Tensor:
-        if rope.training and rope.aug_active and not no_aug:
-            raise RuntimeError("RotaryEmbeddingDinoV3 with coordinate augmentation in training mode "
-                               "cannot be exported: export the model in eval mode")
-        coords = _centered_coords(rope, feat_shape).flatten(0, -2)  # (HW, 2)
-        sin, cos = rope._get_pos_embed_from_coords(coords)
-        return torch.cat([sin, cos], dim=-1)  # (HW, 2 * dim), timm's layout
-    return create_embed
-
-
 def adaptive_avg_pool2d(x: torch.Tensor, output_size) -> torch.Tensor:
     """``F.adaptive_avg_pool2d`` as two averaging matrices (output cell i of n inputs averages
     inputs ``floor(i n / o)`` to ``ceil((i + 1) n / o) - 1``, PyTorch's windows), traceable with
@@ -98,29 +65,17 @@ def _adaptive_pools(model: nn.Module) -> List[nn.Module]:
     return [m for m in model.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
 
 
-def _dinov3_ropes(model: nn.Module) -> List[nn.Module]:
-    try:
-        from timm.layers.pos_embed_sincos import RotaryEmbeddingDinoV3
-    except ImportError:  # a timm without DINOv3
-        return []
-    return [m for m in model.modules() if isinstance(m, RotaryEmbeddingDinoV3)]
-
-
 @contextlib.contextmanager
 def traceable(model: nn.Module) -> Iterator[nn.Module]:
     """Within the block, ``model`` traces with symbolic input sizes (see the module docstring);
     its outputs in eager mode are unchanged (checked by the ONNX tests)."""
     check_timm_exportable()
-    ropes, pools = _dinov3_ropes(model), _adaptive_pools(model)
-    for rope in ropes:
-        rope._create_embed = _traceable_dinov3_embed(rope)
+    pools = _adaptive_pools(model)
     for pool in pools:
         pool.forward = functools.partial(adaptive_avg_pool2d, output_size=pool.output_size)
     try:
         yield model
     finally:
-        for rope in ropes:
-            rope.__dict__.pop('_create_embed', None)
         for pool in pools:
             pool.__dict__.pop('forward', None)
 

@@ -5,7 +5,7 @@ device, grad mode, ... as the caller builds it) runs every candidate ``rounds`` 
 (A, B, A, B: drift in the machine's speed hits both alike), keeps the one with the smallest best
 time, and caches the name; later calls with that key only look it up. Which formulation wins
 depends on the CPU, its instruction set and the BLAS / oneDNN code paths it gets (see
-``vitadapter.engine.heads.FastUPerHead``), so it is measured where it runs, not guessed.
+``FastUPerHead``), so it is measured where it runs, not guessed.
 
 Nothing is measured (``None`` is returned, nothing cached) while the call cannot be timed
 meaningfully: inside ``torch.compile`` / tracing / ONNX export, or under a Python dispatch mode
@@ -15,6 +15,8 @@ import time
 from typing import Callable, Dict, Hashable, Optional
 
 import torch
+
+from ..compat import current_dispatch_mode
 
 __all__ = ['MeasuredChoice', 'can_measure', 'is_traced', 'wall_seconds']
 
@@ -39,13 +41,7 @@ def is_traced() -> bool:
 def can_measure() -> bool:
     """Whether a call now runs eagerly on real tensors (not compiled, traced, exported, or
     under a Python dispatch mode such as ``FlopCounterMode``)."""
-    if is_traced():
-        return False
-    try:
-        from torch.utils._python_dispatch import _get_current_dispatch_mode
-    except ImportError:  # pragma: no cover - older torch
-        return True
-    return _get_current_dispatch_mode() is None
+    return not is_traced() and current_dispatch_mode() is None
 
 
 class MeasuredChoice:

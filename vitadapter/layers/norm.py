@@ -12,7 +12,7 @@ to the layer; ``requires_grad=False`` freezes its parameters; ``None`` means no 
 from typing import Callable, Dict, Optional
 
 import torch.nn as nn
-from timm.layers import LayerNorm2d
+from timm.layers import get_norm_layer
 
 DEFAULT_NORM_CFG = dict(type='LN2d', eps=1e-6)
 
@@ -25,10 +25,11 @@ def _group_norm(num_channels: int, num_groups: Optional[int] = None, **kwargs) -
     return nn.GroupNorm(num_groups, num_channels, **kwargs)
 
 
+# timm's norm layers by timm's names where it has them (get_norm_layer), torch's otherwise
 _NORMS: Dict[str, NormBuilder] = {
-    'LN2d': LayerNorm2d,
-    'BN': nn.BatchNorm2d,
-    'BN2d': nn.BatchNorm2d,
+    'LN2d': get_norm_layer('layernorm2d'),
+    'BN': get_norm_layer('batchnorm2d'),
+    'BN2d': get_norm_layer('batchnorm2d'),
     'SyncBN': nn.SyncBatchNorm,
     'GN': _group_norm,
     'IN': nn.InstanceNorm2d,
@@ -65,7 +66,7 @@ def build_norm2d(norm_cfg: Optional[dict], num_channels: int) -> nn.Module:
     requires_grad = cfg.pop('requires_grad', True)
     if norm_type not in _NORMS:
         raise ValueError(f"unknown norm type {norm_type!r} in norm_cfg; known types: {norm_types()} "
-                         f"(register others with vitadapter.necks.norm.register_norm)")
+                         f"(register others with vitadapter.layers.register_norm)")
     layer = _NORMS[norm_type](num_channels, **cfg)
     for param in layer.parameters():
         param.requires_grad_(requires_grad)

@@ -19,7 +19,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from ..geometry import is_static
+from .geometry import is_static
 
 __all__ = ['conv3x3_of_concat', 'conv3x3_of_resized', 'conv3x3_of_resized_concat',
            'resized_conv_saves_work', 'tap_resize_matrix']

@@ -1,7 +1,8 @@
 """Necks that turn single-stride ViT maps into multi-scale pyramids."""
 from typing import Optional, Sequence
 
-from .norm import DEFAULT_NORM_CFG, build_norm2d
+from ..layers import DEFAULT_NORM_CFG
+from .extra_levels import LastLevelMaxPool
 from .pyramid import Feature2PyramidNeck, IdentityNeck, SimpleFeaturePyramidNeck, check_scales
 
 PYRAMID_STYLES = ('simple', 'feature2pyramid', 'none')
@@ -27,5 +28,5 @@ def build_pyramid_neck(style: str, in_channels: int, scales: Sequence[float], nu
     raise ValueError(f"unknown pyramid style {style!r}; choose one of {PYRAMID_STYLES}")
 
 
-__all__ = ['Feature2PyramidNeck', 'IdentityNeck', 'SimpleFeaturePyramidNeck', 'build_pyramid_neck', 'build_norm2d',
-           'check_scales', 'DEFAULT_NORM_CFG', 'PYRAMID_STYLES']
+__all__ = ['Feature2PyramidNeck', 'IdentityNeck', 'SimpleFeaturePyramidNeck', 'LastLevelMaxPool',
+           'build_pyramid_neck', 'check_scales', 'PYRAMID_STYLES']

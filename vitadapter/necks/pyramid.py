@@ -27,10 +27,8 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.checkpoint
 
-from ..geometry import ceil_div, is_static
-from .norm import DEFAULT_NORM_CFG, build_norm2d
+from ..layers import DEFAULT_NORM_CFG, build_norm2d, ceil_div, checkpoint_if, is_static
 
 MAX_SCALE_STEPS = 3  # scales from 1/8 to 8
 
@@ -121,9 +119,7 @@ class _PyramidNeck(nn.Module):
         self.grad_checkpointing = False
 
     def _run_level(self, level: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if self.grad_checkpointing and torch.is_grad_enabled() and len(level) > 1:
-            return torch.utils.checkpoint.checkpoint(level, x, use_reentrant=False)
-        return level(x)
+        return checkpoint_if(self.grad_checkpointing and len(level) > 1, level, x)
 
     def forward(self, maps: Sequence[torch.Tensor]) -> List[torch.Tensor]:
         """maps: ``num_inputs`` tensors (B, in_channels, h, w) -> one (B, out_channels[i], h * s_i,

@@ -1,5 +1,5 @@
 """Mapping the trunk's patch grid onto the pyramid's stride grid (the grid conventions and the
-resampling functions are in :mod:`vitadapter.geometry`).
+resampling functions are in :mod:`vitadapter.layers.geometry`).
 
 An input of H x W is zero-padded at the bottom and right to the next multiple of the patch size,
 so the top-left pixel of every token is ``(i * patch, j * patch)`` in the original image and a map
@@ -10,7 +10,7 @@ UperNet/FPN pyramids) are mapped onto the stride grid in one of two ways:
 
 * ``'maps'`` (default): the trunk runs at its native patch size (exactly the features it was
   trained to give) and each token map is resampled bilinearly onto the stride grid, with pixel
-  centres aligned (:func:`vitadapter.geometry.resample_to_grid`): output cell ``j`` (centre
+  centres aligned (:func:`vitadapter.layers.resample_to_grid`): output cell ``j`` (centre
   ``stride * (j + 0.5)``) reads the token map at ``stride * (j + 0.5) / patch - 0.5``. Costs more tokens (512x512 at patch 14: 37x37 = 1369
   tokens instead of 32x32 = 1024).
 * ``'input'``: the input is padded to a multiple of the stride and resized by ``patch / stride``
@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..geometry import grid_size, pad_to_multiple
+from ..layers import grid_size, pad_to_multiple
 
 GRID_MAPPINGS = ('maps', 'input')
 

@@ -15,6 +15,7 @@ from typing import Optional, Tuple
 
 import timm
 import torch.nn as nn
+from packaging.version import Version
 from timm.models import model_entrypoint
 from timm.models.vision_transformer import VisionTransformer
 
@@ -27,8 +28,7 @@ FEATURES_ONLY_HINT = ("CNNs and hierarchical models (resnet, convnext, swin, ...
 
 def timm_version() -> Tuple[int, ...]:
     """The installed timm's (major, minor, patch)."""
-    return tuple(int(''.join(c for c in part if c.isdigit()) or 0)
-                 for part in timm.__version__.split('+')[0].split('.')[:3])
+    return Version(timm.__version__).release[:3]
 
 
 def check_model_name(model_name: str) -> None:

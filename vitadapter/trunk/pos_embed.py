@@ -1,57 +1,39 @@
-"""Choosing how a timm VisionTransformer interpolates its position embeddings at run time.
+"""A timm ViT's absolute position embedding at any patch grid, by a chosen interpolation rule.
 
 timm resamples the stored position embeddings to every input's patch grid with bicubic
 interpolation and antialias. Weights from Hugging Face, mmseg or the official DINOv2 code were
-trained and are used with other rules (see :mod:`vitadapter.weights.interpolation`); to give the
-same features as those implementations at sizes other than the stored one, the trunk can use
-their rule instead. The choice replaces the model's ``_pos_embed`` step and nothing else: the
-parameters, their names and the state dict are unchanged.
+trained and are used with other rules (:mod:`vitadapter.weights.interpolation`); to give the same
+features as those implementations at sizes other than the stored one, the trunk uses their rule,
+chosen once when it is built. Parameters, names and the state dict are timm's, unchanged.
 """
-import types
+from typing import Optional, Sequence
 
 import torch
-from timm.models.vision_transformer import VisionTransformer
+import torch.nn as nn
 
-from ..weights.interpolation import check_interpolation, interpolate_pos_grid
-
-
-def _pos_embed_with_rule(self: VisionTransformer, x: torch.Tensor) -> torch.Tensor:
-    """timm's ``VisionTransformer._pos_embed`` with the interpolation rule ``self.pos_embed_interp``.
-
-    x: (B, H, W, C) patch tokens (dynamic image size). Returns (B, prefix + H * W, C).
-    """
-    batch, height, width, dim = x.shape
-    num_prefix = 0 if self.no_embed_class else self.num_prefix_tokens
-    grid = interpolate_pos_grid(self.pos_embed[:, num_prefix:], self.patch_embed.grid_size,
-                                (height, width), self.pos_embed_interp)
-    pos_embed = torch.cat([self.pos_embed[:, :num_prefix], grid], dim=1) if num_prefix else grid
-    x = x.reshape(batch, height * width, dim)
-    prefix = [t.expand(batch, -1, -1) for t in (self.cls_token, self.reg_token) if t is not None]
-    if self.no_embed_class:  # position embeddings cover the patches only (DeiT-3, DINOv2-reg)
-        x = torch.cat(prefix + [x + pos_embed], dim=1)
-    else:  # they cover the prefix tokens too
-        x = torch.cat(prefix + [x], dim=1) + pos_embed
-    return self.pos_drop(x)
+from ..weights.interpolation import interpolate_pos_grid
 
 
-def supports_pos_embed_interpolation(model: torch.nn.Module) -> bool:
-    """Whether :func:`set_pos_embed_interpolation` can change ``model``'s rule."""
-    return isinstance(model, VisionTransformer) and getattr(model, 'pos_embed', None) is not None \
-        and bool(model.dynamic_img_size)
+def has_abs_pos_embed(model: nn.Module) -> bool:
+    """Whether ``model`` stores an absolute position embedding (RoPE-only models, DINOv3, do not)."""
+    return isinstance(getattr(model, 'pos_embed', None), torch.Tensor)
 
 
-def set_pos_embed_interpolation(model: torch.nn.Module, name: str) -> None:
-    """Make ``model`` interpolate its position embeddings with rule ``name`` ('timm' restores timm's)."""
-    check_interpolation(name)
-    if name == 'timm':
-        model.__dict__.pop('_pos_embed', None)
-        model.__dict__.pop('pos_embed_interp', None)
-        return
-    if not isinstance(model, VisionTransformer) or getattr(model, 'pos_embed', None) is None:
-        raise ValueError(f"pos_embed_interp={name!r} needs a timm VisionTransformer with absolute "
-                         f"position embeddings; {type(model).__name__} interpolates its own way "
-                         f"(use pos_embed_interp='timm')")
-    if not model.dynamic_img_size:
-        raise ValueError(f"pos_embed_interp={name!r} needs a model built with dynamic_img_size=True")
-    model.pos_embed_interp = name
-    model._pos_embed = types.MethodType(_pos_embed_with_rule, model)
+def stored_prefix_positions(model: nn.Module) -> int:
+    """How many prefix tokens (class, registers) the stored position embedding covers: 0 when the
+    model adds it to the patches only (``no_embed_class``: DeiT-3, DINOv2 with registers)."""
+    if getattr(model, 'no_embed_class', False):
+        return 0
+    h, w = model.patch_embed.grid_size
+    return model.pos_embed.shape[1] - h * w
+
+
+def position_embedding(model: nn.Module, grid: Sequence[int], rule: str) -> Optional[torch.Tensor]:
+    """(1, P_pos + h * w, C): the stored position embedding with its patch part interpolated to
+    ``grid`` = (h, w) by ``rule`` ('timm', 'bicubic', 'dinov2'); P_pos =
+    :func:`stored_prefix_positions`. None for a model without one."""
+    if not has_abs_pos_embed(model):
+        return None
+    prefix = stored_prefix_positions(model)
+    patches = interpolate_pos_grid(model.pos_embed[:, prefix:], model.patch_embed.grid_size, grid, rule)
+    return torch.cat([model.pos_embed[:, :prefix], patches], dim=1) if prefix else patches

@@ -24,9 +24,8 @@ import torch
 import torch.nn as nn
 
 from .reading import CheckpointError
-from .renaming import Conversion, StateDict, fuse_qkv, rename
+from .renaming import MASK_TOKEN, Conversion, StateDict, fuse_qkv, rename
 
-MASK_TOKEN = 'mask token (masked-image modelling only)'
 ROPE_PERIODS = 'RoPE periods (a buffer: timm recomputes them from the base, 100)'
 K_BIAS_MASK = 'k-bias mask (folded into attn.qkv.bias first: the official model zeroes the k bias with it)'
 LOCAL_CLS_NORM = 'local-crop class-token norm (pretraining on local crops only, never used at inference)'

@@ -15,10 +15,9 @@ these checkpoints and is no part of the trunk: it is dropped and reported. The c
 hidden state is the feature. ``mask_token`` is only used for masked-image modelling.
 A ``vit.`` / ``dinov2.`` prefix (``*ForImageClassification``) is removed before conversion.
 """
-from .renaming import Conversion, StateDict, fuse_qkv, rename
+from .renaming import MASK_TOKEN, Conversion, StateDict, fuse_qkv, rename
 
 POOLER = "HF pooler (dense + tanh, never pretrained; the class token's hidden state is the feature)"
-MASK_TOKEN = 'mask token (masked-image modelling only)'
 
 _LAYER = r'encoder\.layer\.(\d+)\.'
 _QKV = _LAYER + r'attention\.attention\.(query|key|value)\.(weight|bias)'

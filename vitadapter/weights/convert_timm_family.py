@@ -17,9 +17,8 @@ import re
 
 import torch
 
-from .renaming import Conversion, StateDict
+from .renaming import MASK_TOKEN, Conversion, StateDict
 
-MASK_TOKEN = 'mask token (masked-image modelling only)'
 MAE_DECODER = 'MAE decoder (pretraining only, not part of the encoder)'
 BEIT_PRETRAIN = 'BEiT pretraining head (lm_head, cls_pt_layers)'
 REL_POS_INDEX = 'relative position index (a buffer timm rebuilds)'

@@ -27,6 +27,7 @@ from typing import Dict, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
+from timm.layers import resample_abs_pos_embed
 
 
 class PosEmbedInterpolation(NamedTuple):
@@ -68,14 +69,13 @@ def interpolate_pos_grid(pos_embed: torch.Tensor, old_size: Sequence[int], new_s
         new_h, new_w = int(new_h), int(new_w)
     if not symbolic and (old_h, old_w) == (new_h, new_w):
         return pos_embed  # (a traced graph interpolates even to the stored size: the identity)
+    if not rule.offset:  # a rule timm's own resampling covers (align_corners=False, its default)
+        return resample_abs_pos_embed(pos_embed, [new_h, new_w], [old_h, old_w], num_prefix_tokens=0,
+                                      interpolation='bicubic', antialias=rule.antialias)
     dim = pos_embed.shape[-1]
     grid = pos_embed.float().reshape(1, old_h, old_w, dim).permute(0, 3, 1, 2)
-    if rule.offset:
-        scale = ((new_h + rule.offset) / old_h, (new_w + rule.offset) / old_w)
-        grid = F.interpolate(grid, scale_factor=scale, mode='bicubic', antialias=rule.antialias)
-    else:
-        grid = F.interpolate(grid, size=(new_h, new_w), mode='bicubic', align_corners=False,
-                             antialias=rule.antialias)
+    scale = ((new_h + rule.offset) / old_h, (new_w + rule.offset) / old_w)
+    grid = F.interpolate(grid, scale_factor=scale, mode='bicubic', antialias=rule.antialias)
     if not symbolic and tuple(grid.shape[-2:]) != (new_h, new_w):
         raise RuntimeError(f"pos_embed_interp={name!r} gave a {tuple(grid.shape[-2:])} grid, "
                            f"expected {(new_h, new_w)}")

@@ -7,6 +7,9 @@ import torch
 
 from .reading import CheckpointError
 
+# why a mask token is dropped (the layouts of masked-image-modelling pretraining all have one)
+MASK_TOKEN = 'mask token (masked-image modelling only)'
+
 StateDict = Dict[str, torch.Tensor]
 Rules = Sequence[Tuple[str, str]]
 

@@ -1,6 +1,6 @@
-# The generated shapes data set (vitadapter.engine.demo_data): 4 classes, 96x96 images.
+# The generated shapes data set (vitadapter.data.shapes): 4 classes, 96x96 images.
 # tools/demo.py generates it into a temporary folder and passes --data-root; to make it yourself:
-#   python -c "from vitadapter.engine.demo_data import make_shapes_dataset as m; m('data/shapes')"
+#   python -c "from vitadapter.data import make_shapes_dataset as m; m('data/shapes')"
 dataset_type = 'ShapesDataset'
 data_root = 'data/shapes'
 crop_size = (96, 96)

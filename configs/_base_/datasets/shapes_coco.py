@@ -1,4 +1,4 @@
-# The generated shapes instance set (vitadapter.engine.shapes_coco): discs, squares and triangles
+# The generated shapes instance set (vitadapter.data.shapes_coco): discs, squares and triangles
 # on noisy backgrounds, 128x128 images, boxes and masks in COCO format. Make it with
 #   python tools/make_shapes_coco.py data/shapes_coco
 dataset_type = 'CocoDataset'

@@ -1,12 +1,12 @@
 """``in_channels='auto'``: the channels of whatever reads a vitadapter backbone, from its ``feature_info``.
 
-:class:`~vitadapter.engine.segmentor.ViTEncoderDecoder` calls :func:`resolve_head_channels` on its
+:class:`~vitadapter.engine.models.segmentor.ViTEncoderDecoder` calls :func:`resolve_head_channels` on its
 own arguments before mmseg builds the heads.
 """
 import copy
 from typing import List, Sequence
 
-from ..meta_build import build_structure
+from ...meta_build import build_structure
 
 AUTO = 'auto'
 

@@ -8,7 +8,7 @@ norm and a 1x1 convolution to the classes.
 
 ``FastUPerHead``: mmseg's ``UPerHead`` with the same parameters (checkpoints load either way)
 and the same outputs up to float rounding, faster (the convolution itself is plain torch:
-:mod:`vitadapter.heads.resized_conv`). UPerHead resizes its four FPN levels to
+:mod:`vitadapter.layers.resized_conv`). UPerHead resizes its four FPN levels to
 stride 4, concatenates them (4 x 512 channels) and runs a 3x3 convolution there: three quarters
 of that convolution multiply interpolated pixels. FastUPerHead splits the convolution by level
 and computes each coarse level's share at the level's own resolution (``conv3x3_of_resized``);
@@ -42,8 +42,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 
-from ..heads.measured_choice import MeasuredChoice, can_measure, is_traced
-from ..heads.resized_conv import conv3x3_of_concat, conv3x3_of_resized_concat
+from ...layers import MeasuredChoice, can_measure, conv3x3_of_concat, conv3x3_of_resized_concat, is_traced
 
 
 @MODELS.register_module()

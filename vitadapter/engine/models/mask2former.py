@@ -20,7 +20,7 @@ from typing import List, Optional, Sequence
 import torch
 from mmseg.registry import MODELS
 
-from ..heads.mask2former import Mask2Former, Mask2FormerLoss, semantic_inference, semantic_targets
+from ...heads.mask2former import Mask2Former, Mask2FormerLoss, semantic_inference, semantic_targets
 
 PIXEL_DECODER = dict(num_layers=6, num_heads=8, num_points=4, feedforward_channels=1024, num_groups=32)
 TRANSFORMER_DECODER = dict(num_layers=9, num_heads=8, feedforward_channels=2048)

@@ -12,19 +12,27 @@ Instead:
 * that function and the numpy pieces older checkpoints contain (arrays, scalars, dtypes) are
   added to torch's allowlist with ``torch.serialization.add_safe_globals``.
 
-Everything else is still refused. Both steps run in :func:`allow_mmengine_checkpoint_globals`,
-which ``import vitadapter`` calls when it registers the mmseg glue, so mmseg's stock tools (which
-import vitadapter through the config's ``custom_imports``) resume and test safely too. On
-mmengine releases that retry a refused load with ``weights_only=False`` (onedl-mmengine 0.10.8+
-does, with a warning), the allowlist is what keeps that unsafe retry from happening.
+Everything else is still refused. Both steps change the process (torch's allowlist, a ``copyreg``
+entry for ``HistoryBuffer``), so they happen only where a runner asks for them: the
+``SafeCheckpointsHook`` (in every vitadapter config through ``configs/_base_/default_runtime.py``,
+and added by vitadapter's tools) runs them in ``before_run``, which mmengine's runners call before
+they load or resume a checkpoint and before they save one; mmseg's stock tools therefore resume
+and test safely too. On mmengine releases that retry a refused load with ``weights_only=False``
+(onedl-mmengine 0.10.8+ does, with a warning), the allowlist is what keeps that unsafe retry from
+happening.
 """
 import collections
 import copyreg
 
 import numpy as np
 import torch
+from mmengine.hooks import Hook
 from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.registry import HOOKS
 
+from ...compat import numpy_pickle_globals
+
+SAFE_CHECKPOINTS_HOOK = 'SafeCheckpointsHook'
 _done = False
 
 
@@ -34,20 +42,14 @@ def rebuild_history_buffer(log_history: list, count_history: list, max_length: i
 
 
 def _reduce_history_buffer(buffer: HistoryBuffer):
-    return rebuild_history_buffer, (np.asarray(buffer._log_history).tolist(),
-                                    np.asarray(buffer._count_history).tolist(), buffer.max_length)
+    log_history, count_history = buffer.data
+    return rebuild_history_buffer, (np.asarray(log_history).tolist(),
+                                    np.asarray(count_history).tolist(), buffer.max_length)
 
 
 def mmengine_checkpoint_globals() -> list:
     """What vitadapter-saved mmengine/mmseg checkpoints pickle besides tensors and containers."""
-    # numpy 2: np._core (np.core is a deprecated alias); numpy 1.26 has a bare np._core stub
-    numpy_core = np._core if hasattr(getattr(np, '_core', None), 'multiarray') else np.core
-    allowed = [rebuild_history_buffer, collections.OrderedDict, numpy_core.multiarray._reconstruct,
-               numpy_core.multiarray.scalar, np.ndarray, np.dtype]
-    dtypes = getattr(np, 'dtypes', None)  # np.dtype('float64') pickles as numpy.dtypes.Float64DType
-    if dtypes is not None:
-        allowed += [getattr(dtypes, name) for name in dir(dtypes) if name.endswith('DType')]
-    return allowed
+    return [rebuild_history_buffer, collections.OrderedDict, *numpy_pickle_globals()]
 
 
 def allow_mmengine_checkpoint_globals() -> None:
@@ -59,3 +61,14 @@ def allow_mmengine_checkpoint_globals() -> None:
     if hasattr(torch.serialization, 'add_safe_globals'):
         torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
     _done = True
+
+
+@HOOKS.register_module(name=SAFE_CHECKPOINTS_HOOK)
+class SafeCheckpointsHook(Hook):
+    """``custom_hooks=[dict(type='SafeCheckpointsHook')]``: weights_only-safe checkpoints for the
+    runner (see the module docstring). It runs first, before the runner loads or resumes."""
+
+    priority = 'HIGHEST'
+
+    def before_run(self, runner) -> None:
+        allow_mmengine_checkpoint_globals()

@@ -28,7 +28,7 @@ needs:
 * it keeps the unsharded shape of every parameter (``unsharded_shapes``, on the wrapper and on the
   wrapped model): once sharded, FSDP's
   parameters are 1-D views of their shards, and rules like "no weight decay on 1-D parameters"
-  (:class:`~vitadapter.engine.optimizer.ViTLayerDecayOptimizerConstructor`) must not read them.
+  (:class:`~vitadapter.engine.training.optimizer.ViTLayerDecayOptimizerConstructor`) must not read them.
 
 Checkpoints with ``state_dict_cfg='full'`` are gathered on rank 0 (offloaded to the CPU): their
 ``state_dict`` has the unsharded model's keys and shapes, so ``tools/test.py`` evaluates them on
@@ -42,16 +42,16 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-from mmengine._strategy import FSDPStrategy
 from mmengine.logging import print_log
 from mmengine.model.wrappers import MMFullyShardedDataParallel
 from mmengine.registry import MODEL_WRAPPERS, STRATEGIES
-from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
-    CheckpointImpl, apply_activation_checkpointing, checkpoint_wrapper)
 from torch.distributed.fsdp import FullyShardedDataParallel
 from torch.distributed.fsdp.wrap import lambda_auto_wrap_policy
 
-from ..trunk import TimmViTTrunk
+from ...compat import activation_checkpointing, is_fsdp_flattened
+from ...trunk import TimmViTTrunk
+
+FSDPStrategy = STRATEGIES.get('FSDPStrategy')  # mmengine's (defined in its private _strategy)
 
 # Inserted into parameter names by FSDP units and activation-checkpoint wrappers.
 WRAPPER_PREFIXES = ('_fsdp_wrapped_module.', '_checkpoint_wrapped_module.')
@@ -66,8 +66,7 @@ def unwrapped_name(name: str) -> str:
 
 def trunk_blocks(module: nn.Module):
     """The transformer blocks of every vitadapter trunk inside ``module``."""
-    return [block for m in module.modules() if isinstance(m, TimmViTTrunk)
-            for block in m.model.blocks]
+    return [block for m in module.modules() if isinstance(m, TimmViTTrunk) for block in m.blocks]
 
 
 def start_single_process_group() -> None:
@@ -77,7 +76,7 @@ def start_single_process_group() -> None:
     backend = 'nccl' if torch.cuda.is_available() else 'gloo'
     dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
     print_log(f'FSDP without a launcher: a {backend} process group of one process (nothing to '
-              'shard; launch with tools/dist_train.sh to shard)', logger='current',
+              'shard; launch several processes with torchrun to shard)', logger='current',
               level=logging.WARNING)
 
 
@@ -118,6 +117,7 @@ class TrunkBlockFSDP(MMFullyShardedDataParallel):
         module.unsharded_shapes = shapes
         super().__init__(module, device_id=device_id, auto_wrap_policy=auto_wrap_policy, **kwargs)
         if checkpoint_blocks:
+            CheckpointImpl, apply_activation_checkpointing, checkpoint_wrapper = activation_checkpointing()
             apply_activation_checkpointing(
                 self, check_fn=is_block,
                 checkpoint_wrapper_fn=partial(checkpoint_wrapper,
@@ -150,12 +150,10 @@ def unsharded_ndim(model: nn.Module) -> Optional[Dict[str, int]]:
     shapes = getattr(model, 'unsharded_shapes', None)
     if isinstance(shapes, dict):
         return {unwrapped_name(n): len(s) for n, s in shapes.items()}
-    # torch marks the parameters it flattened (private helper; torch pinned, tested in test_fsdp)
-    from torch.distributed.fsdp._common_utils import _is_fsdp_flattened
-    if any(_is_fsdp_flattened(p) for p in model.parameters()):
+    if any(is_fsdp_flattened(p) for p in model.parameters()):
         raise ValueError("the model is wrapped by FSDP, whose parameters are flat shards: their "
                          "shapes no longer tell weights from biases and norms. Use "
-                         "model_wrapper=dict(type='TrunkBlockFSDP') (configs/_base_/fsdp.py), which "
+                         "model_wrapper=dict(type='TrunkBlockFSDP') (strategy=dict(type='TrunkFSDPStrategy')), which "
                          "records the unsharded shapes")
     return None
 

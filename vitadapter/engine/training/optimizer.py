@@ -13,7 +13,7 @@ timm supports works, and follows the BEiT / MAE / ViT-Adapter convention:
 * ``paramwise_cfg.custom_keys`` as in mmengine (the longest key contained in a parameter's name
   wins): its ``lr_mult`` multiplies the layer-decay scale, its ``decay_mult`` the weight decay
   (Mask2Former's query and level embeddings: ``dict(lr_mult=1.0, decay_mult=0.0)``);
-* under FSDP (:class:`~vitadapter.engine.fsdp.TrunkBlockFSDP`) the same groups: names are read
+* under FSDP (:class:`~vitadapter.engine.training.fsdp.TrunkBlockFSDP`) the same groups: names are read
   without the wrappers' prefixes and dimensions from the unsharded shapes (sharded parameters are
   1-D views of their shards).
 
@@ -31,19 +31,9 @@ import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
 from mmseg.registry import OPTIM_WRAPPER_CONSTRUCTORS
-from timm.models import group_parameters
 
-from ..trunk import TimmViTTrunk
+from ...trunk import TimmViTTrunk
 from .fsdp import unsharded_ndim, unwrapped_name
-
-
-def trunk_layer_ids(trunk: TimmViTTrunk) -> Tuple[Dict[str, int], int]:
-    """Layer id of every parameter of ``trunk.model`` (0 = stem, i + 1 = block i, L + 1 = final
-    norm), and L + 1, the id that gets the full learning rate."""
-    model = trunk.model
-    ids = group_parameters(model, model.group_matcher(coarse=False), reverse=True)
-    top = len(model.blocks) + 1
-    return {unwrapped_name(name): min(layer, top) for name, layer in ids.items()}, top
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -63,11 +53,11 @@ class ViTLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
                              "model; use mmengine's default constructor for other backbones")
         for trunk_name, trunk in trunks:
             trunk_name = unwrapped_name(trunk_name + '.')[:-1]
-            base = f"{trunk_name}.model." if trunk_name else 'model.'
-            ids, top = trunk_layer_ids(trunk)
+            base = f"{trunk_name}." if trunk_name else ''
+            ids, top = trunk.param_layer_ids()
             for name, layer in ids.items():
-                lr_scale[base + name] = decay_rate ** (top - layer)
-            no_decay.update(base + n for n in getattr(trunk.model, 'no_weight_decay', lambda: ())())
+                lr_scale[base + unwrapped_name(name)] = decay_rate ** (top - layer)
+            no_decay.update(base + n for n in trunk.no_weight_decay())
 
         custom_keys = dict(self.paramwise_cfg.get('custom_keys', {}))
         by_length = sorted(custom_keys, key=len, reverse=True)

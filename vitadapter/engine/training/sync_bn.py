@@ -13,7 +13,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from mmengine.registry import MODELS
 
-from ..necks.norm import register_norm
+from ...layers import register_norm
 
 
 @MODELS.register_module('CPUSyncBN')  # for mmcv's build_norm_layer (mmseg heads)

@@ -3,12 +3,12 @@
 The parameters and their names are those of mmseg 1.x's ``Mask2FormerHead`` (mmdet 3.x's
 ``Mask2FormerHead`` with its ``MSDeformAttnPixelDecoder`` and ``Mask2FormerTransformerDecoder``), so
 their state dicts load into :class:`Mask2Former` with ``strict=True`` and back. The pixel decoder's
-deformable attention is vitadapter's own (:mod:`vitadapter.necks.adapter.deform_attn`: PyTorch
+deformable attention is vitadapter's own (:mod:`vitadapter.layers.deform_attn`: PyTorch
 sampling on any device, mmcv's CUDA kernel only where it is installed), so the head trains on a
 CPU and on every mm* stack.
 
 * :mod:`.positional`: sine positional encoding of a map (float32, as mmdet computes it);
-* :mod:`.layers`: conv + GroupNorm, residual attention and feed-forward blocks (mmcv key layout);
+* :mod:`.blocks`: conv + GroupNorm, residual attention and feed-forward blocks (mmcv key layout);
 * :mod:`.pixel_decoder`: multi-scale deformable-attention encoder + FPN level -> mask features;
 * :mod:`.transformer_decoder`: masked cross-attention -> self-attention -> FFN layers, predictions;
 * :mod:`.point_sampling`: reading maps at points, uncertainty-based importance sampling;

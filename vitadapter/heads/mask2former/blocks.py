@@ -62,11 +62,3 @@ class FeedForward(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.layers(x)
-
-
-def caffe2_xavier_(conv: nn.Module) -> None:
-    """Detectron2's c2_xavier_fill (mmengine's ``caffe2_xavier_init``): kaiming-uniform, a=1, fan in;
-    zero bias."""
-    nn.init.kaiming_uniform_(conv.weight, a=1)
-    if conv.bias is not None:
-        nn.init.zeros_(conv.bias)

@@ -29,7 +29,7 @@ class Mask2Former(nn.Module):
         encoder_layers, encoder_heads, encoder_points, encoder_ffn: pixel decoder (6, 8, 4, 1024).
         decoder_layers, decoder_heads, decoder_ffn: transformer decoder (9, 8, 2048).
         num_groups: GroupNorm groups in the pixel decoder (32).
-        deform_implementation: see :class:`~vitadapter.necks.adapter.deform_attn.DeformableAttention`.
+        deform_implementation: see :class:`~vitadapter.layers.DeformableAttention`.
 
     forward: features [(B, C_i, H/4 .. H/32)] -> (class logits [(B, Q, K + 1)], mask logits
     [(B, Q, H/4, W/4)]), decoder_layers + 1 of each (the queries before the first layer, then after

@@ -15,10 +15,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...necks.adapter import tokens_to_maps
-from ...necks.adapter.deform_attn import DeformableAttention, ValueLevels
-from ...necks.adapter.geometry import value_levels
-from .layers import ConvGN, FeedForward, caffe2_xavier_
+from ...layers import (DeformableAttention, ValueLevels, caffe2_xavier_, normalized_cell_centres,
+                       tokens_to_maps, value_levels)
+from .blocks import ConvGN, FeedForward
 from .positional import sine_positional_encoding
 
 
@@ -52,19 +51,6 @@ class DeformableEncoder(nn.Module):
         for layer in self.layers:
             x = layer(x, pos, levels)
         return x
-
-
-def grid_reference_points(shapes: Sequence[Tuple[int, int]], device=None) -> torch.Tensor:
-    """Cell centres of every level, ((j + 0.5) / w, (i + 0.5) / h) row-major, levels concatenated
-    -> (sum h*w, 2) float32 (mmdet's values: with power-of-two strides, its
-    ``(j + 0.5) * s / (w * s)`` is the same correctly rounded quotient)."""
-    points = []
-    for h, w in shapes:
-        y = (torch.arange(h, dtype=torch.float32, device=device) + 0.5) / h
-        x = (torch.arange(w, dtype=torch.float32, device=device) + 0.5) / w
-        yy, xx = torch.meshgrid(y, x, indexing='ij')
-        points.append(torch.stack((xx.reshape(-1), yy.reshape(-1)), -1))
-    return torch.cat(points)
 
 
 class MSDeformAttnPixelDecoder(nn.Module):
@@ -137,7 +123,7 @@ class MSDeformAttnPixelDecoder(nn.Module):
             tokens.append(x.flatten(2).transpose(1, 2))
             pos.append(level_pos.flatten(2).transpose(1, 2))
             shapes.append((h, w))
-        reference = grid_reference_points(shapes, features[0].device)
+        reference = normalized_cell_centres(shapes, features[0].device)
         reference = reference[None, :, None, :].expand(1, -1, self.num_levels, 2)
         memory = self.encoder(torch.cat(tokens, 1), torch.cat(pos, 1),
                               value_levels(shapes, reference, features[0].device))

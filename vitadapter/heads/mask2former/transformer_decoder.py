@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import AttentionBlock, FeedForward
+from .blocks import AttentionBlock, FeedForward
 
 
 class MaskedDecoderLayer(nn.Module):

@@ -10,8 +10,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from .residual import linear_residual
-from .tokens import maps_to_tokens, tokens_to_maps
+from ...layers import linear_residual, maps_to_tokens, tokens_to_maps
 
 GridT = Tuple[int, int]
 

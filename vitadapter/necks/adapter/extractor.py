@@ -6,9 +6,8 @@ import torch
 import torch.nn as nn
 from timm.layers import DropPath
 
-from .checkpointing import maybe_checkpoint
+from ...layers import DeformableAttention, ValueLevels, checkpoint_if
 from .conv_ffn import ConvFFN
-from .deform_attn import DeformableAttention, ValueLevels
 
 GridT = Tuple[int, int]
 
@@ -51,4 +50,4 @@ class Extractor(nn.Module):
 
     def forward(self, c: torch.Tensor, x: torch.Tensor, levels: ValueLevels,
                 prior_grids: Sequence[GridT]) -> torch.Tensor:
-        return maybe_checkpoint(self._forward, self.grad_checkpointing, c, x, levels, prior_grids)
+        return checkpoint_if(self.grad_checkpointing, self._forward, c, x, levels, prior_grids)

@@ -15,10 +15,7 @@ patch 16 every level spans the image and this is exactly the official ``(j + 0.5
 """
 from typing import NamedTuple, Sequence, Tuple
 
-import torch
-
-from ...geometry import is_static
-from .deform_attn import ValueLevels
+from ...layers import ValueLevels, reference_points, value_levels
 
 GridT = Tuple[int, int]
 
@@ -28,40 +25,6 @@ class InteractionGeometry(NamedTuple):
     prior tokens (queries in the order c2, c3, c4)."""
     inject: ValueLevels
     extract: ValueLevels
-
-
-def size_tensor(rows: Sequence[Sequence[int]], dtype: torch.dtype = torch.long, device=None) -> torch.Tensor:
-    """(len(rows), len(row)) tensor of sizes; symbolic sizes (dynamic-shape tracing, ONNX export)
-    become values computed in the graph instead of constants of the example input."""
-    if is_static(*(v for row in rows for v in row)):
-        return torch.tensor([list(row) for row in rows], dtype=dtype, device=device)
-    return torch.stack([torch.stack([torch.full((), v, dtype=dtype, device=device) for v in row])
-                        for row in rows])
-
-
-def cell_centres(grid: GridT, stride: Sequence[int]) -> torch.Tensor:
-    """(h*w, 2) pixel (x, y) of the centres of a grid's cells, row by row."""
-    ys = (torch.arange(grid[0], dtype=torch.float64) + 0.5) * stride[0]
-    xs = (torch.arange(grid[1], dtype=torch.float64) + 0.5) * stride[1]
-    y, x = torch.meshgrid(ys, xs, indexing='ij')
-    return torch.stack([x.reshape(-1), y.reshape(-1)], -1)
-
-
-def reference_points(query_grids: Sequence[GridT], query_strides: Sequence[Sequence[int]],
-                     level_grids: Sequence[GridT], level_strides: Sequence[Sequence[int]]) -> torch.Tensor:
-    """(1, Lq, L, 2): the (x, y) of every query (all query grids, concatenated) in [0, 1] of the
-    extent of each value level."""
-    centres = torch.cat([cell_centres(g, s) for g, s in zip(query_grids, query_strides)])
-    extents = size_tensor([[g[1] * s[1], g[0] * s[0]] for g, s in zip(level_grids, level_strides)],
-                          dtype=torch.float64)  # (L, 2) as (width, height) in pixels
-    return (centres[:, None, :] / extents[None]).float()[None]
-
-
-def value_levels(grids: Sequence[GridT], references: torch.Tensor, device) -> ValueLevels:
-    shapes = size_tensor(grids, device=device)
-    sizes = shapes[:, 0] * shapes[:, 1]
-    starts = torch.cat([sizes.new_zeros(1), sizes.cumsum(0)[:-1]])
-    return ValueLevels(shapes, starts, references.to(device), tuple(tuple(g) for g in grids))
 
 
 def interaction_geometry(vit_grid: GridT, vit_stride: Sequence[int], prior_grids: Sequence[GridT],

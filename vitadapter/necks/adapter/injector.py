@@ -4,8 +4,7 @@ pre-trained)."""
 import torch
 import torch.nn as nn
 
-from .checkpointing import maybe_checkpoint
-from .deform_attn import DeformableAttention, ValueLevels
+from ...layers import DeformableAttention, ValueLevels, checkpoint_if
 
 
 class Injector(nn.Module):
@@ -34,4 +33,4 @@ class Injector(nn.Module):
         return self.attn(self.query_norm(x), self.feat_norm(c), levels, residual=x, scale=self.gamma)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor, levels: ValueLevels) -> torch.Tensor:
-        return maybe_checkpoint(self._forward, self.grad_checkpointing, x, c, levels)
+        return checkpoint_if(self.grad_checkpointing, self._forward, x, c, levels)

@@ -2,14 +2,13 @@
 extract the result back into the spatial prior. Without an injector (``injector=False``, the DINOv3
 segmentation adapter) an interaction is its extractors only, reading a block output computed
 elsewhere (:meth:`InteractionBlock.extract`)."""
-import math
 from typing import Callable, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 from timm.layers import trunc_normal_
 
-from .deform_attn import DeformableAttention
+from ...layers import DeformableAttention, he_normal_fan_out_, unit_norm_
 from .extractor import Extractor
 from .geometry import InteractionGeometry
 from .injector import Injector
@@ -27,13 +26,9 @@ def official_init(module: nn.Module) -> None:
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, (nn.LayerNorm, nn.BatchNorm2d)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+            unit_norm_(m)
         elif isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
-            nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
+            he_normal_fan_out_(m)
     for m in module.modules():
         if isinstance(m, DeformableAttention):
             m.reset_parameters()

@@ -4,7 +4,7 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from .tokens import maps_to_tokens
+from ...layers import maps_to_tokens
 
 
 class LevelEmbedding(nn.Module):

@@ -15,15 +15,13 @@ faster so, with the same values. In eager mode the whole stage runs on channels-
 GEMMs, the sums without layout changes; one copy to NCHW after the norms); traced and compiled
 graphs use the modules as they are.
 """
-import math
 from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...geometry import crop_top_left, is_static, resample_to_grid
-from ..norm import build_norm2d
+from ...layers import build_norm2d, crop_top_left, he_normal_fan_out_, is_static, resample_to_grid
 
 
 class AdapterOutput(nn.Module):
@@ -44,9 +42,7 @@ class AdapterOutput(nn.Module):
     def __init__(self, embed_dim: int, add_vit_feature: bool = True, norm_cfg: Optional[dict] = None):
         super().__init__()
         self.up = nn.ConvTranspose2d(embed_dim, embed_dim, kernel_size=2, stride=2)
-        fan_out = 4 * embed_dim
-        nn.init.normal_(self.up.weight, 0, math.sqrt(2.0 / fan_out))
-        nn.init.zeros_(self.up.bias)
+        he_normal_fan_out_(self.up)
         self.add_vit_feature = add_vit_feature
         self.norms = nn.ModuleList(build_norm2d(norm_cfg, embed_dim) for _ in self.strides)
 

@@ -15,14 +15,13 @@ GEMM each way instead of the convolution's im2col path).
 Every stride-2 layer has kernel 3 and padding 1, so an H x W input gives exactly
 ``ceil(H / s) x ceil(W / s)`` maps, for any H and W.
 """
-import math
 from typing import List, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..norm import build_norm2d
+from ...layers import build_norm2d, he_normal_fan_out_, unit_norm_
 
 
 def conv_norm_relu(in_channels: int, out_channels: int, stride: int,
@@ -63,13 +62,9 @@ class SpatialPriorModule(nn.Module):
         unit norms."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
-                nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)) and m.weight is not None:
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+                he_normal_fan_out_(m)
+            elif isinstance(m, (nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)):
+                unit_norm_(m)
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         c1 = self.stem(x.contiguous(memory_format=torch.channels_last))
