@@ -92,8 +92,9 @@ def output_shapes(backbone: torch.nn.Module, size: Sequence[int]) -> List[Tuple[
     """The shapes of what a backbone returns for one image of ``size`` (run on the meta device
     where its parameters are there, else on a zero image)."""
     device = next((p.device for p in backbone.parameters()), torch.device('cpu'))
+    backbone.eval()  # (mmseg's VisionTransformer.train returns None, not the module)
     with torch.no_grad():
-        out = backbone.eval()(torch.zeros(1, 3, *size, device=device))
+        out = backbone(torch.zeros(1, 3, *size, device=device))
     outs = out if isinstance(out, (list, tuple)) else [out]
     return [tuple((o[0] if isinstance(o, (list, tuple)) else o).shape) for o in outs]
 

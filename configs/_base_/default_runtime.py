@@ -16,3 +16,6 @@ log_level = 'INFO'
 load_from = None
 resume = False
 tta_model = dict(type='SegTTAModel')
+# weights_only-safe checkpoints (vitadapter.engine.training.checkpoint_safety): the runner's resume
+# and test load them under torch's weights_only=True, mmseg's own tools/train.py and test.py too
+custom_hooks = [dict(type='SafeCheckpointsHook')]

@@ -24,3 +24,4 @@ log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
 log_level = 'INFO'
 load_from = None
 resume = False
+custom_hooks = [dict(type='SafeCheckpointsHook')]  # weights_only-safe checkpoints

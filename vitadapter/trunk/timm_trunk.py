@@ -345,10 +345,16 @@ class TimmViTTrunk(nn.Module):
         return [(m, m.new_zeros(m.shape[0], 0, m.shape[1])) for m in blocks]
 
     # ----------------------------------------------------------------------------- block API
-    def check_token_hooks(self) -> None:
+    def check_token_hooks(self, extra_tokens: bool = False) -> None:
         """Raise a ValueError unless :meth:`embed` and :meth:`run_blocks` reproduce this model's
-        own forward pass (see :attr:`has_token_hooks`)."""
+        own forward pass (see :attr:`has_token_hooks`), and, with ``extra_tokens``, unless its
+        blocks also take extra tokens and an attention mask (:meth:`add_tokens`; not BEiT's)."""
         model = self.model
+        if extra_tokens and isinstance(model, Beit):
+            raise ValueError(f"{self.model_name!r} (BEiT) adds a relative position bias over its own "
+                             f"tokens in every block and takes no attention mask, so it cannot run "
+                             f"extra tokens (EoMT's queries); choose a ViT whose blocks can (plain "
+                             f"ViT, DeiT, DINOv2, EVA-02, DINOv3, CLIP, SigLIP ...)")
         if type(model) not in TOKEN_HOOK_CLASSES:
             raise ValueError(
                 f"{self.model_name!r} ({type(model).__name__}) embeds its tokens its own way; the "

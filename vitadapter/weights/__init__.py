@@ -9,7 +9,7 @@ This package knows timm's layout and the sources' layouts, never a vitadapter ba
 names (official ViT-Adapter checkpoints: :mod:`vitadapter.backbones.vit_adapter_checkpoint`).
 Command line: ``vitadapter-convert`` (:mod:`vitadapter.convert`).
 """
-from .export import convert_checkpoint, describe_vit, save_state_dict
+from .conversion import convert_checkpoint, describe_vit, save_state_dict
 from .formats import FORMATS, UNKNOWN, WeightFormat, detect_format, split_vit
 from .interpolation import POS_EMBED_INTERPOLATIONS, interpolate_pos_grid
 from .loading import LoadReport, load_checkpoint, load_into_timm_model

@@ -27,6 +27,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 
+from ..compat import timm_pretrained_source
 from .formats import FORMATS_BY_NAME, UNKNOWN, WeightFormat, describe_keys, detect_format, key_patterns, \
     split_vit, unknown_layout_error
 from .interpolation import POS_EMBED_INTERPOLATIONS, check_interpolation
@@ -270,12 +271,7 @@ def pretrained_source(model: nn.Module) -> str:
     """Where timm took a model's pretrained weights from, as timm resolves it: 'hf-hub:timm/NAME',
     a URL or a local file (``pretrained_cfg_overlay=dict(file=...)``)."""
     cfg = dict(getattr(model, 'pretrained_cfg', None) or {})
-    try:
-        from timm.models._builder import _resolve_pretrained_source  # timm's own order of sources
-        kind, location = _resolve_pretrained_source(cfg)
-    except (ImportError, AssertionError):
-        order = (('file', 'file'), ('hf-hub', 'hf_hub_id'), ('url', 'url'))
-        kind, location = next(((k, cfg[c]) for k, c in order if cfg.get(c)), ('', ''))
+    kind, location = timm_pretrained_source(cfg)  # timm's own order of sources
     if isinstance(location, tuple):  # (hub id, file name)
         location = '/'.join(location)
     if kind == 'state_dict':

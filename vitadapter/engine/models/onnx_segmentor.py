@@ -39,7 +39,7 @@ class SegmentorForExport(nn.Module):
         self.output = output
         pre = segmentor.data_preprocessor
         self.bgr_to_rgb = bool(getattr(pre, 'channel_conversion', False))
-        self.normalize = bool(getattr(pre, '_enable_normalize', False))
+        self.normalize = getattr(pre, 'mean', None) is not None  # the buffer exists iff it normalises
         if self.normalize:
             self.register_buffer('mean', pre.mean.detach().clone().view(1, -1, 1, 1), persistent=False)
             self.register_buffer('std', pre.std.detach().clone().view(1, -1, 1, 1), persistent=False)

@@ -33,7 +33,6 @@ from mmengine.registry import HOOKS
 from ...compat import numpy_pickle_globals
 
 SAFE_CHECKPOINTS_HOOK = 'SafeCheckpointsHook'
-_done = False
 
 
 def rebuild_history_buffer(log_history: list, count_history: list, max_length: int) -> HistoryBuffer:
@@ -53,14 +52,14 @@ def mmengine_checkpoint_globals() -> list:
 
 
 def allow_mmengine_checkpoint_globals() -> None:
-    """Make mmengine checkpoints saved from now on, and their resumption, weights_only-safe."""
-    global _done
-    if _done:
-        return
+    """Make mmengine checkpoints saved from now on, and their resumption, weights_only-safe
+    (idempotent: what is already allowed is not added again)."""
     copyreg.pickle(HistoryBuffer, _reduce_history_buffer)
     if hasattr(torch.serialization, 'add_safe_globals'):
-        torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
-    _done = True
+        allowed = set(map(id, torch.serialization.get_safe_globals()))
+        missing = [g for g in mmengine_checkpoint_globals() if id(g) not in allowed]
+        if missing:
+            torch.serialization.add_safe_globals(missing)
 
 
 @HOOKS.register_module(name=SAFE_CHECKPOINTS_HOOK)

@@ -14,7 +14,7 @@ from vitadapter import TimmViTTrunk, ViTPyramid
 from vitadapter.info import supported_models
 from vitadapter.meta_build import build_structure
 
-from conftest import TINY, requires_timm_dinov3
+from conftest import assert_same_gradients, gradients, requires_timm_dinov3, TINY
 
 pytestmark = requires_timm_dinov3
 
@@ -127,14 +127,9 @@ def test_grad_checkpointing_gives_the_same_gradients():
         model = ViTPyramid(**tiny_dinov3('vit_small_patch16_dinov3'), grad_checkpointing=ckpt).double()
         assert model.trunk.grad_checkpointing == ckpt
         sum(y.pow(2).mean() for y in model(x)).backward()
-        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
-    assert grads[0].keys() == grads[1].keys() and 'trunk.model.reg_token' in grads[0]
-    # float64: the passes differ only in the order autograd sums contributions (a few 2^-53 of
-    # each gradient's scale); 1e-10 of the largest gradient is far above that and far below a
-    # wrong recomputation (RoPE or layer scale forgotten: order 1)
-    scale = max(g.abs().max().item() for g in grads[0].values())
-    for n, g in grads[0].items():
-        assert (g - grads[1][n]).abs().max().item() <= 1e-10 * scale, n
+        grads.append(gradients(model))
+    assert 'trunk.model.reg_token' in grads[0]
+    assert_same_gradients(*grads)  # (a wrong recomputation, RoPE or layer scale forgotten: order 1)
 
 
 def test_freezing():

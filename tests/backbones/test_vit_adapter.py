@@ -14,13 +14,9 @@ from vitadapter.layers import reference_points, tokens_to_maps
 from vitadapter.necks.adapter import interaction_geometry
 from vitadapter.layers import build_norm2d, norm_types, register_norm
 
-from conftest import FAMILIES, requires_mmseg, tiny
+from conftest import assert_same_gradients, ceil_sizes, FAMILIES, gradients, requires_mmseg, tiny
 
 STRIDES = (4, 8, 16, 32)
-
-
-def ceil_sizes(size):
-    return [(math.ceil(size[0] / s), math.ceil(size[1] / s)) for s in STRIDES]
 
 
 def tiny_adapter(family='vit', **overrides):
@@ -181,14 +177,7 @@ def test_grad_checkpointing_gives_the_same_gradients(setting):
         for p in m.parameters():
             p.grad = None
         sum(y.pow(2).mean() for y in m(x)).backward()
-    # in float64 the two backward passes differ at most by the order in which autograd sums
-    # gradient contributions: a few roundings (2^-53) of each gradient's scale. 1e-10 of the
-    # largest gradient is far above that and far below a wrong recomputation (order 1).
-    scale = max(p.grad.abs().max().item() for p in plain.parameters() if p.grad is not None)
-    for (name, a), b in zip(plain.named_parameters(), ckpt.parameters()):
-        assert (a.grad is None) == (b.grad is None), name
-        if a.grad is not None:
-            assert (a.grad - b.grad).abs().max().item() <= 1e-10 * scale, name
+    assert_same_gradients(gradients(plain), gradients(ckpt))
 
 
 def test_grad_checkpointing_adapter_recomputes_the_interactions_only():

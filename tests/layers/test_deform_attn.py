@@ -99,6 +99,7 @@ def test_a_point_one_cell_outside_reads_zero_and_a_cell_centre_reads_the_cell():
     torch.testing.assert_close(out[0, 0], cell, rtol=8 * EPS64, atol=0)
 
 
+@pytest.mark.stack  # against mmcv's own implementation: the upstream stack
 def test_sampling_equals_mmcv_pytorch_path_in_float64():
     mmcv_msda = pytest.importorskip(
         'mmcv.ops.multi_scale_deform_attn',

@@ -20,7 +20,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import requires_timm_dinov3
+from conftest import requires_timm_dinov3, ROOT, TESTS
 from test_training import ROOT, final_weights, logged, run_train, tiny_cfg
 
 from vitadapter.engine import make_shapes_dataset
@@ -28,12 +28,6 @@ from vitadapter.engine import make_shapes_dataset
 FSDP_BASE = os.path.join(ROOT, 'configs', '_base_', 'fsdp.py')
 TEST = os.path.join(ROOT, 'tools', 'test.py')
 ITERS = 4
-
-
-@pytest.fixture(scope='module')
-def shapes_root(tmp_path_factory):
-    return make_shapes_dataset(str(tmp_path_factory.mktemp('shapes')), num_train=16, num_val=4,
-                               size=(32, 32))
 
 
 @pytest.fixture(scope='module')
@@ -228,7 +222,7 @@ def test_two_nodes_on_localhost_match_one_process(tmp_path, shapes_root, initial
     os.makedirs(nodes.work_dir)
     path = os.path.join(nodes.work_dir, 'cfg.py')
     nodes.dump(path)
-    tests = os.path.dirname(os.path.abspath(__file__))
+    tests = TESTS
     port = str(29500 + (os.getpid() + 500) % 1000)
     launches = []
     for node_rank in (0, 1):
@@ -303,7 +297,7 @@ def test_slurm_script_trains_like_torchrun(tmp_path, shapes_root, reference_runs
     os.makedirs(cfg.work_dir)
     path = os.path.join(cfg.work_dir, 'cfg.py')
     cfg.dump(path)
-    tests = os.path.dirname(os.path.abspath(__file__))
+    tests = TESTS
     env = dict(os.environ, GPUS='2', GPUS_PER_NODE='2', OMP_NUM_THREADS='1',
                MASTER_PORT=str(29500 + (os.getpid() + 250) % 1000),
                FAKE_SRUN_LOG=str(tmp_path / 'srun_args'),

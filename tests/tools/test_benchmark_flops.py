@@ -7,7 +7,8 @@ import torch
 
 from vitadapter.layers.sparse_sampling import sparse_sampling
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT
+
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 from benchmarking.flops import count_flops  # noqa: E402
 

@@ -19,7 +19,8 @@ from mmseg.registry import MODELS
 
 from test_mmseg_integration import fake_batch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT
+
 DETECTION = os.path.join(ROOT, 'configs', 'vitdet')  # mmdet configs: tests/test_detection.py
 CONFIGS = sorted(p for p in glob.glob(os.path.join(ROOT, 'configs', '**', '*.py'), recursive=True)
                  if '_base_' not in p and not p.startswith(DETECTION + os.sep))

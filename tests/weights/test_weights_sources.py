@@ -18,6 +18,8 @@ import torch.nn.functional as F
 
 from vitadapter import TimmViTTrunk, ViTPyramid
 
+from conftest import rel_error
+
 # Both models and the inputs in float64 (unit roundoff u = 2^-53 = 1.1e-16). A tiny model is 4
 # blocks of ~8 operations (LN, qkv, attention, proj, LN, fc1, GELU, fc2), the longest reduction 256
 # terms (fc2; attention over <= 40 tokens, LN over 64): summing in another order moves a result by
@@ -66,17 +68,6 @@ def randomize(model: torch.nn.Module) -> torch.nn.Module:
 def as_map(tokens: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """(B, h*w, C) patch tokens -> (B, C, h, w)."""
     return tokens.reshape(tokens.shape[0], h, w, -1).permute(0, 3, 1, 2)
-
-
-def rel_error(ours, theirs) -> float:
-    """max over the pairs of max|a - b| / max|b| (float64 tensors of the same shapes)."""
-    assert len(ours) == len(theirs)
-    errors = []
-    for a, b in zip(ours, theirs):
-        assert a.shape == b.shape, (a.shape, b.shape)
-        assert a.dtype == b.dtype == torch.float64, (a.dtype, b.dtype)
-        errors.append(float((a - b).abs().max() / b.abs().max()))
-    return max(errors)
 
 
 @contextlib.contextmanager

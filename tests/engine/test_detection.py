@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import HAS_MMSEG
+from conftest import HAS_MMSEG, ROOT
 
 if not HAS_MMSEG:
     pytest.skip('needs the mmseg extra (core-only environment)', allow_module_level=True)
@@ -31,7 +31,6 @@ from vitadapter.engine.detection_stack import (DetectionStackError,  # noqa: E40
                                                detection_stack_problem, require_detection_stack)
 from vitadapter.data.shapes_coco import make_instance_sample, make_shapes_coco, mask_to_rle  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DET_CONFIGS = sorted(glob.glob(os.path.join(ROOT, 'configs', 'vitdet', '*.py')))
 SHAPES_CONFIG = os.path.join(ROOT, 'configs', 'vitdet',
                              'mask-rcnn_vit-t16-scratch_simple-fpn_1000it_shapes-coco.py')

@@ -23,9 +23,8 @@ from vitadapter.backbones import (OFFICIAL_CONFIGS, convert_official_file, conve
                                   describe_official, is_official_vit_adapter, read_official_checkpoint)
 from vitadapter.convert import main as convert_main
 
-from conftest import requires_mmseg
+from conftest import rel_error, requires_mmseg, ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # ----------------------------------------------------------------------------- official layout
@@ -330,12 +329,6 @@ REL_TOL = 1e-8
 # (2^-24) of the terms' magnitudes, and the blocks may amplify that a few times (factor 4):
 # 2^-24 * 32 * 4 = 7.6e-6 of the features' scale, still 100 times below what another rule gives.
 INTERP_TOL = 2.0 ** -24 * 32 * 4
-
-
-def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    """max|a - b| / max|b| (float64 tensors of one shape)."""
-    assert a.shape == b.shape and a.dtype == b.dtype == torch.float64, (a.shape, b.shape, a.dtype, b.dtype)
-    return float((a - b).abs().max() / b.abs().max())
 
 
 def float64_state(state):

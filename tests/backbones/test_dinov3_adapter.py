@@ -3,8 +3,6 @@ and what a frozen trunk costs in training (ViTPyramid too): no gradient, no stor
 
 Every model is a real timm family shrunk to width 64 (DINOv3: ``vit_small_patch16_dinov3``, patch
 16, RoPE, 1 class + 4 register tokens, layer scale)."""
-import math
-
 import pytest
 import torch
 
@@ -12,7 +10,7 @@ from vitadapter import DINOv3Adapter, TimmViTTrunk, ViTAdapter, ViTPyramid
 from vitadapter.backbones.dinov3_adapter import DINOV3_DEFAULTS, dinov3_trunk_layers
 from vitadapter.necks.adapter import InteractionBlock
 
-from conftest import FAMILIES, requires_timm_dinov3
+from conftest import assert_same_gradients, ceil_sizes, FAMILIES, gradients, requires_timm_dinov3, saved_by_autograd
 
 # built on DINOv3 (timm >= 1.0.20): skipped on the oldest supported timm, which has none; the other
 # lanes run them
@@ -29,23 +27,6 @@ def frozen_adapter(depth=4, model_name=DINOV3, **overrides):
     kwargs = dict(model_name=model_name, depth=depth, **SMALL, conv_inplane=16, deform_num_heads=4,
                   drop_path_rate=0.0)
     return DINOv3Adapter(**{**kwargs, **overrides})
-
-
-def ceil_sizes(size):
-    return [(math.ceil(size[0] / s), math.ceil(size[1] / s)) for s in STRIDES]
-
-
-def saved_by_autograd(model, x):
-    """(count, elements) of the tensors autograd saves for the backward pass in one forward."""
-    count = numel = 0
-
-    def pack(t):
-        nonlocal count, numel
-        count, numel = count + 1, numel + t.numel()
-        return t
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(x)
-    return count, numel
 
 
 # ----------------------------------------------------------------------------- building, shapes
@@ -173,14 +154,7 @@ def test_grad_checkpointing_gives_the_same_gradients():
     for m in (plain, ckpt):
         m.double().train()
         sum(y.pow(2).mean() for y in m(x)).backward()
-    # float64: the two backward passes differ at most by the order of autograd's sums, a few
-    # roundings (2^-53) of each gradient's scale; 1e-10 of the largest is far above that and far
-    # below a wrong recomputation (order 1)
-    scale = max(p.grad.abs().max().item() for p in plain.parameters() if p.grad is not None)
-    for (name, a), b in zip(plain.named_parameters(), ckpt.parameters()):
-        assert (a.grad is None) == (b.grad is None), name
-        if a.grad is not None:
-            assert (a.grad - b.grad).abs().max().item() <= 1e-10 * scale, name
+    assert_same_gradients(gradients(plain), gradients(ckpt))
     # checkpointing recomputes the extractors: fewer tensors stored
     x = x[:1].float()
     assert saved_by_autograd(frozen_adapter(grad_checkpointing=True).train(), x)[0] < \
