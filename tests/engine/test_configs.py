@@ -14,8 +14,10 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import init_default_scope
+from mmengine.registry import PARAM_SCHEDULERS, init_default_scope
 from mmseg.registry import MODELS
+
+from vitadapter.models import MaskAnnealing
 
 from test_mmseg_integration import fake_batch
 
@@ -29,6 +31,16 @@ SIZE = (64, 64)
 
 def shrink(cfg: Config) -> Config:
     cfg.model.data_preprocessor.size = SIZE
+    if cfg.model.type == 'EoMTSegmentor':  # no backbone: the network's trunk, 4 blocks of width 64
+        network = cfg.model.network
+        network.update(img_size=SIZE[0], depth=4, embed_dim=64, num_heads=2, pretrained=False)
+        if network.type == 'EoMT':
+            network.num_blocks = min(network.num_blocks, 4)
+        else:
+            network.update(trunk_layers=None, decoder_mlp_dim=None)
+        if cfg.model.get('test_cfg', {}).get('mode') == 'slide':
+            cfg.model.test_cfg.update(crop_size=SIZE, stride=(48, 48))
+        return cfg
     backbone = cfg.model.backbone
     if backbone.type == 'ViTPyramid':
         backbone.update(depth=4, img_size=SIZE[0], pretrained=False)
@@ -44,6 +56,8 @@ def shrink(cfg: Config) -> Config:
 
 
 def num_classes(cfg):
+    if cfg.model.type == 'EoMTSegmentor':
+        return cfg.model.network.num_classes
     head = cfg.model.decode_head
     return (head[0] if isinstance(head, list) else head).num_classes
 
@@ -81,6 +95,15 @@ def train_step(cfg: Config):
     model.init_weights()
     model.train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    for scheduler in cfg.get('param_scheduler') or []:  # they build on the constructor's groups
+        PARAM_SCHEDULERS.build(scheduler, default_args=dict(
+            optimizer=build_optim_wrapper(model, cfg.optim_wrapper), epoch_length=1))
+    annealing = [h for h in cfg.get('custom_hooks', []) if h['type'] == 'MaskAnnealingHook']
+    if annealing:  # what the hook does before a step: mid-way through the first window
+        hook = annealing[0]
+        schedule = MaskAnnealing(hook['starts'], hook['ends'], hook.get('power', 0.9), cfg.train_cfg.max_iters)
+        iteration = (hook['starts'][0] + hook['ends'][0]) // 2
+        model.set_iteration(iteration, schedule.probabilities(iteration))
     before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     losses = model.train_step(fake_batch(2, SIZE, num_classes(cfg)), optim_wrapper)
     assert all(torch.isfinite(v) for k, v in losses.items() if 'loss' in k)
@@ -94,8 +117,12 @@ def test_config_builds_and_trains_one_step(path):
     cfg = shrink(Config.fromfile(path))
     assert 'vitadapter' in cfg.custom_imports['imports']
     model, changed = train_step(cfg)
-    if cfg.model.backbone.get('freeze_trunk'):
+    if cfg.model.get('backbone', {}).get('freeze_trunk'):
         assert not any(n.startswith('backbone.trunk.') for n in changed)
+    elif cfg.model.type == 'EoMTSegmentor':
+        assert any(n.startswith('network.head.') for n in changed)
+        if cfg.model.network.type == 'PMT':  # the frozen trunk never changes
+            assert not any(n.startswith('network.trunk.') for n in changed)
     elif cfg.model.backbone.type in ('ViTPyramid', 'ViTAdapter', 'DINOv3Adapter'):
         assert any(n.startswith('backbone.') for n in changed)
 

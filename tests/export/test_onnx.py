@@ -109,3 +109,26 @@ def test_benchmark_onnx_option_reports_a_ratio():
     row = rows[0]
     assert row['ratio'] == row['onnxruntime_s'] / row['torch_s'] > 0
     assert row['max_rel_error'] < REL_TOL
+
+
+@requires_mmseg
+def test_eomt_segmentor_onnx_matches_pytorch(tmp_path):
+    """EoMT exported whole: pixels -> per-class scores, dynamic batch, height and width (no mask
+    at inference, so no data-dependent branch); onnxruntime equals PyTorch at other sizes. A model
+    still annealing its masks is refused."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    from vitadapter.engine.models.onnx_segmentor import SegmentorForExport
+    cfg = Config.fromfile('configs/eomt/eomt_vit-t16-scratch_1xb8-1000it_camvid-176x176.py')
+    cfg.model.network.update(img_size=64, depth=4, embed_dim=64, num_heads=2, num_queries=7)
+    init_default_scope('mmseg')
+    segmentor = MODELS.build(cfg.model).eval()
+    wrapper = SegmentorForExport(segmentor, 'logits').eval()
+    with pytest.raises(OnnxExportError, match=r'masked attention is still on .*set_mask_probabilities'):
+        export_onnx(wrapper, tmp_path / 'annealing.onnx', image_size=(64, 64))
+    segmentor.network.set_mask_probabilities([0.0, 0.0])
+    path = export_onnx(wrapper, tmp_path / 'eomt.onnx', torch.rand(1, 3, 64, 64) * 255)  # one image
+    reports = check_onnx(path, wrapper, [torch.rand(2, 3, 80, 112) * 255, torch.rand(1, 3, 50, 70) * 255])
+    assert all(max(r.max_rel) < REL_TOL for r in reports), [str(r) for r in reports]

@@ -5,10 +5,11 @@ does it when mmseg is present.
 What the import changes in the process, and nothing else:
 
 * registers in mmseg's registries the backbones (``ViTPyramid``, ``ViTAdapter``, ``DINOv3Adapter``),
-  the segmentor ``ViTEncoderDecoder``, the heads (``FastUPerHead``, ``LinearProbeHead``,
+  the segmentors ``ViTEncoderDecoder`` and ``EoMTSegmentor`` (EoMT, PMT), the heads (``FastUPerHead``, ``LinearProbeHead``,
   ``TorchMask2FormerHead``), the data sets (``CamVidDataset``, ``ShapesDataset``), the layer-decay
-  optimizer constructor and the CPU mixed-precision optimizer wrapper; in mmengine's, the FSDP
-  wrapper and strategy, the ``SafeCheckpointsHook`` and the ``CPUSyncBN`` norm; and, where mmdet
+  optimizer constructor, the CPU mixed-precision optimizer wrapper and EoMT's
+  ``TwoStageWarmupPolyLR``; in mmengine's, the FSDP wrapper and strategy, the
+  ``SafeCheckpointsHook``, EoMT's ``MaskAnnealingHook`` and the ``CPUSyncBN`` norm; and, where mmdet
   works, the backbones, ``LastLevelMaxPool``, ``LN2d`` and the optimizer pieces in mmdet's;
 * adds ``'CPUSyncBN'`` to vitadapter's own norm types (:func:`vitadapter.layers.register_norm`).
 
@@ -27,12 +28,14 @@ from .cli import parse_runner_args, runner_argument_parser
 from .config import finish_distributed, load_config, prepare_config
 from .datasets import CamVidDataset, ShapesDataset
 from .models.channels import resolve_head_channels
+from .models.eomt_segmentor import EoMTSegmentor
 from .models.heads import FastUPerHead, LinearProbeHead
 from .models.mask2former import TorchMask2FormerHead
 from .models.segmentor import ViTEncoderDecoder, check_auto_resolved
 from .registry import register_all
 from .training.amp import CPUAmpOptimWrapper
 from .training.checkpoint_safety import SafeCheckpointsHook, allow_mmengine_checkpoint_globals
+from .training.eomt_schedules import MaskAnnealingHook, TwoStageWarmupPolyLR
 from .training.fsdp import TrunkBlockFSDP, TrunkFSDPStrategy
 from .training.optimizer import ViTLayerDecayOptimizerConstructor
 from .training.sync_bn import CPUSyncBatchNorm
@@ -44,4 +47,5 @@ __all__ = ['register_all', 'load_config', 'prepare_config', 'runner_argument_par
            'CamVidDataset', 'ShapesDataset', 'make_shapes_dataset', 'CPUSyncBatchNorm',
            'CPUAmpOptimWrapper', 'TrunkBlockFSDP', 'TrunkFSDPStrategy', 'LinearProbeHead',
            'FastUPerHead', 'TorchMask2FormerHead', 'ViTLayerDecayOptimizerConstructor',
-           'SafeCheckpointsHook', 'allow_mmengine_checkpoint_globals']
+           'SafeCheckpointsHook', 'allow_mmengine_checkpoint_globals', 'EoMTSegmentor',
+           'MaskAnnealingHook', 'TwoStageWarmupPolyLR']

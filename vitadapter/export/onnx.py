@@ -60,6 +60,7 @@ def export_onnx(model: nn.Module, path: Union[str, Path], example: Optional[torc
     """
     require('onnxscript')
     require('onnx')
+    check_inference_graph(model)
     path = Path(path)
     if example is None:
         example = torch.randn(batch, in_channels, *image_size)
@@ -87,6 +88,19 @@ def export_onnx(model: nn.Module, path: Union[str, Path], example: Optional[torc
     path.parent.mkdir(parents=True, exist_ok=True)
     program.save(str(path))
     return path
+
+
+def check_inference_graph(model: nn.Module) -> None:
+    """Refuse a model whose traced graph would not compute what it does in eval mode now: an EoMT
+    or PMT still annealing its masks (the exported graph is the inference one, without masks)."""
+    for name, module in model.named_modules():
+        probs = getattr(module, 'attn_mask_probs', None)
+        if isinstance(probs, torch.Tensor) and bool((probs > 0).any()):
+            raise OnnxExportError(
+                f"{name or type(model).__name__}: its masked attention is still on (attn_mask_probs "
+                f"{probs.tolist()}), which the exported inference graph leaves out; export a model "
+                f"trained to the end of its mask annealing, or call set_mask_probabilities([0] * "
+                f"{probs.numel()}) to export the unmasked model")
 
 
 def _trace(model: nn.Module, example: torch.Tensor, dims: dict) -> 'torch.export.ExportedProgram':

@@ -5,8 +5,9 @@ or a label map out, with the segmentor's own pieces and nothing else:
 
 * the data preprocessor's channel flip (``bgr_to_rgb``) and normalisation (``mean``/``std``), so
   the graph takes the pixels mmseg's loader gives (float, 0-255, BGR as ``cv2.imread`` reads);
-* ``extract_feat`` (backbone, neck) and the decode head's ``predict`` (its logits resized to the
-  input, as mmseg's whole-image inference does, any head: UperNet, FPN, Mask2Former...);
+* ``encode_decode``: the backbone, neck and the decode head's ``predict`` (its logits resized to
+  the input, as mmseg's whole-image inference does, any head: UperNet, FPN, Mask2Former...), or
+  EoMT's / PMT's network and its per-class scores (``EoMTSegmentor``);
 * ``'labels'``: the arg-max over classes (or ``sigmoid > threshold`` for a one-channel head),
   as mmseg's ``postprocess_result``.
 
@@ -31,10 +32,9 @@ class SegmentorForExport(nn.Module):
         super().__init__()
         if output not in OUTPUTS:
             raise ValueError(f"output={output!r} is not one of {OUTPUTS}")
-        for name in ('extract_feat', 'decode_head'):
-            if not hasattr(segmentor, name):
-                raise ValueError(f"{type(segmentor).__name__} is not an mmseg encoder-decoder "
-                                 f"segmentor (no {name}); export its backbone instead")
+        if not hasattr(segmentor, 'encode_decode'):
+            raise ValueError(f"{type(segmentor).__name__} is not an mmseg encoder-decoder "
+                             f"segmentor (no encode_decode); export its backbone instead")
         self.segmentor = segmentor
         self.output = output
         pre = segmentor.data_preprocessor
@@ -43,7 +43,7 @@ class SegmentorForExport(nn.Module):
         if self.normalize:
             self.register_buffer('mean', pre.mean.detach().clone().view(1, -1, 1, 1), persistent=False)
             self.register_buffer('std', pre.std.detach().clone().view(1, -1, 1, 1), persistent=False)
-        self.feature_info = getattr(segmentor.backbone, 'feature_info', None)
+        self.feature_info = getattr(getattr(segmentor, 'backbone', None), 'feature_info', None)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images
@@ -54,10 +54,9 @@ class SegmentorForExport(nn.Module):
         size = tuple(images.shape[-2:])
         # one meta for the batch (heads read the first; a list per image would fix the batch size)
         metas = [dict(img_shape=size, pad_shape=size, ori_shape=size)]
-        head = self.segmentor.decode_head
-        logits = head.predict(self.segmentor.extract_feat(x), metas, self.segmentor.test_cfg)
+        logits = self.segmentor.encode_decode(x, metas)  # backbone + head, or EoMT's network
         if self.output == 'logits':
             return logits
         if logits.shape[1] == 1:
-            return (logits.sigmoid() > head.threshold).squeeze(1).long()
+            return (logits.sigmoid() > self.segmentor.decode_head.threshold).squeeze(1).long()
         return logits.argmax(1)
