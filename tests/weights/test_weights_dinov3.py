@@ -84,9 +84,9 @@ def build_hf_dinov3(kind: str = 'mlp', **overrides):
     if not hasattr(transformers, 'DINOv3ViTConfig'):
         pytest.skip('transformers has no DINOv3ViTModel (needs >= 4.56)')
     # sdpa: HF's eager attention computes its softmax in float32 even in a float64 model
-    config = transformers.DINOv3ViTConfig(**dict(dict(
+    config = transformers.DINOv3ViTConfig(**{**dict(
         hidden_size=64, num_hidden_layers=4, num_attention_heads=2, intermediate_size=256, patch_size=16,
-        image_size=64, num_register_tokens=4, attn_implementation='sdpa'), **HF_KINDS[kind][0], **overrides))
+        image_size=64, num_register_tokens=4, attn_implementation='sdpa'), **HF_KINDS[kind][0], **overrides})
     return randomize(transformers.DINOv3ViTModel(config))
 
 
@@ -120,6 +120,33 @@ def test_hugging_face_dinov3_parity(tmp_path, kind):
         assert rel_error(ours.class_tokens, cls) <= ASSERT_TOL
         assert rel_error(ours.register_tokens, regs) <= ASSERT_TOL
         assert rel_error(run(normed, x).maps[-1:], [last]) <= ASSERT_TOL
+
+
+def test_transformers_5_in_memory_names_load_like_saved_ones(tmp_path):
+    """transformers 5 names DINOv3ViTModel's blocks ``model.layer.N`` in memory (save_pretrained
+    writes ``layer.N``): a torch.save'd state dict of either spelling loads the same weights."""
+    hf = build_hf_dinov3('mlp')
+    hf.save_pretrained(tmp_path / 'hf')
+    v5 = {re.sub(r'^layer\.', 'model.layer.', k): v for k, v in hf.state_dict().items()}
+    assert any(k.startswith('model.layer.0.') for k in v5)
+    torch.save(v5, tmp_path / 'v5.pth')
+    name = HF_KINDS['mlp'][1]
+    saved, in_memory = trunk(name, str(tmp_path / 'hf')), trunk(name, str(tmp_path / 'v5.pth'))
+    assert in_memory.load_report.format == 'Hugging Face DINOv3ViTModel'
+    assert not in_memory.load_report.missing and not in_memory.load_report.unexpected
+    for (key, a), b in zip(saved.state_dict().items(), in_memory.state_dict().values()):
+        assert torch.equal(a, b), key
+
+
+@pytest.mark.parametrize('kind,act,model_act', [('swiglu', 'gelu', 'SiLU'), ('mlp', 'relu', 'GELU')])
+def test_an_activation_timm_does_not_have_is_refused(tmp_path, kind, act, model_act):
+    """A config.json whose (gated) MLP activation timm's DINOv3 does not compute would load and
+    give other features: refused, strict or not, naming both activations."""
+    hf = build_hf_dinov3(kind, hidden_act=act)
+    hf.save_pretrained(tmp_path)
+    for strict in (True, False):
+        with pytest.raises(CheckpointError, match=rf"hidden_act='{act}', but the timm model's .*{model_act}"):
+            trunk(HF_KINDS[kind][1], str(tmp_path), strict_load=strict)
 
 
 def test_hugging_face_dinov3_in_a_pyramid_and_converted(tmp_path, capsys):

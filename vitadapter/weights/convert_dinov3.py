@@ -109,7 +109,8 @@ def convert_dinov3(state_dict: StateDict) -> Conversion:
 
 
 # ----------------------------------------------------------------------------- Hugging Face
-_LAYER = r'layer\.(\d+)\.'
+# transformers 5 saves DINOv3ViTModel's blocks as model.layer.N, 4.x as layer.N.
+_LAYER = r'(?:model\.)?layer\.(\d+)\.'
 HF_DINOV3_RULES = (
     (r'embeddings\.cls_token', 'cls_token'),
     (r'embeddings\.register_tokens', 'storage_tokens'),

@@ -72,7 +72,7 @@ _HF_LAYER = r'encoder\.layer\.\d+\.'
 # the keys that make the layout what it is (a shared name such as ``register_tokens`` is not enough).
 FORMATS: Tuple[WeightFormat, ...] = (
     WeightFormat('hf-dinov3', 'Hugging Face DINOv3ViTModel',
-                 _any_match(r'layer\.\d+\.(attention\.[qkvo]_proj|mlp\.(up|down|gate)_proj)\.weight'),
+                 _any_match(r'(model\.)?layer\.\d+\.(attention\.[qkvo]_proj|mlp\.(up|down|gate)_proj)\.weight'),
                  convert_hf_dinov3, 'timm', fit_model=fit_dinov3_model,
                  shell=dinov3_shell),
     WeightFormat('hf-dinov2-reg', 'Hugging Face Dinov2WithRegistersModel',

@@ -137,6 +137,41 @@ def config_notes(hf_config: Optional[dict], model: nn.Module) -> List[str]:
     return notes
 
 
+# Hugging Face activation names -> (torch module class, GELU's ``approximate``) they compute
+HF_ACTIVATIONS = {'gelu': (nn.GELU, 'none'), 'gelu_pytorch_tanh': (nn.GELU, 'tanh'),
+                  'gelu_new': (nn.GELU, 'tanh'), 'silu': (nn.SiLU, None), 'swish': (nn.SiLU, None)}
+
+
+def _model_activation(model: nn.Module):
+    """(class, approximate) of the activation in the first block's MLP (SwiGLU: its gate's)."""
+    mlp = getattr(model.blocks[0], 'mlp', None) if len(getattr(model, 'blocks', [])) else None
+    act = getattr(mlp, 'act', None)
+    if act is None:
+        return None
+    return type(act), getattr(act, 'approximate', None) if isinstance(act, nn.GELU) else None
+
+
+def hf_config_problems(hf_config: Optional[dict], model: nn.Module) -> List[str]:
+    """What a Hugging Face ``config.json`` says the model computes and the timm model cannot: an
+    MLP (or gated MLP) activation other than the timm model's (timm's SwiGLU gates with SiLU, its
+    MLP uses GELU); the weights would load and give other features."""
+    config = hf_config or {}
+    # HF's Dinov2 SwiGLU FFN gates with SiLU whatever hidden_act says; DINOv3's gated MLP uses it
+    act = 'silu' if config.get('use_swiglu_ffn') else config.get('hidden_act')
+    have = _model_activation(model)
+    if act is None or have is None:
+        return []
+    kind = 'gated MLP (SwiGLU)' if config.get('use_gated_mlp') or config.get('use_swiglu_ffn') else 'MLP'
+    want = HF_ACTIVATIONS.get(act)
+    if want == have:
+        return []
+    have_name = f"{have[0].__name__}" + (f"(approximate={have[1]!r})" if have[0] is nn.GELU else '')
+    return [f"its config.json says the {kind} computes hidden_act={act!r}, but the timm model's "
+            f"{kind} computes {have_name}: timm has no {kind} with {act!r}, so the features would "
+            f"differ; convert only a checkpoint whose activation timm has (a gated MLP: silu; an "
+            f"MLP: gelu)"]
+
+
 def _filter_fn(model: nn.Module):
     return getattr(sys.modules[type(model).__module__], 'checkpoint_filter_fn', None)
 
@@ -243,6 +278,9 @@ def load_checkpoint(model: nn.Module, checkpoint: CheckpointLike, strict: bool =
     problems = fmt.fit_model(conversion, model) if fmt.fit_model is not None else []
     if problems and strict:
         raise wrong_variant_error(ck.source, fmt, problems)
+    unrepresentable = hf_config_problems(ck.hf_config, model)
+    if unrepresentable:  # not a variant to choose: no timm model computes it (strict or not)
+        raise CheckpointError(f"{ck.source} cannot be loaded faithfully: " + '; '.join(unrepresentable))
     conversion.notes += problems
     interp = pos_embed_interp or fmt.pos_embed_interp
     check_interpolation(interp)
