@@ -27,7 +27,7 @@ ALLOWED = {
     'necks': {'layers', 'compat'},
     'heads': {'layers', 'compat'},
     'backbones': {'trunk', 'necks', 'layers', 'weights', 'compat'},
-    'models': {'trunk', 'heads', 'layers', 'compat'},
+    'models': {'trunk', 'heads', 'layers', 'weights', 'compat'},
     'export': {'backbones', 'trunk', 'layers', 'compat'},
     'convert': {'weights', 'backbones'},
     'assets': set(),
