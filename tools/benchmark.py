@@ -2,7 +2,7 @@
 
     python tools/benchmark.py --model vit_base_patch16_224 --size 512 512
     python tools/benchmark.py --model vit_small_patch16_224 --variants simple adapter --mode train --memory
-    python tools/benchmark.py --config configs/vitpyramid/upernet_vit-s16-augreg_160k_ade20k-512x512.py \\
+    python tools/benchmark.py --config configs/vitpyramid/upernet_vit-s16-augreg_8xb2-160k_ade20k-512x512.py \\
         --variants mmseg-f2p-segmentor segmentor --mode train --batch 2 --memory
     python tools/benchmark.py --model vit_small_patch16_224 --sizes 256 384 512 --json r.json --csv r.csv --plot r.png
 

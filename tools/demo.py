@@ -28,7 +28,7 @@ from vitadapter.engine import make_shapes_dataset, prepare_config, resolve_head_
 from vitadapter.summary import format_table, pyramid_table, trunk_summary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_CONFIG = os.path.join(ROOT, 'configs', 'demo', 'upernet_vit-t16_400it_shapes-96x96.py')
+DEFAULT_CONFIG = os.path.join(ROOT, 'configs', 'demo', 'upernet_vit-t16_1xb8-400it_shapes-96x96.py')
 
 
 def parse_args(argv=None):

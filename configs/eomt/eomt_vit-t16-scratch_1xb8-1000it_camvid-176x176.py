@@ -1,12 +1,12 @@
 # EoMT (encoder-only mask transformer) on ViT-Tiny/16 (6 blocks, random init) on CamVid: the budget
 # of the other CamVid configs (same trunk, data, crops, batch, optimizer, schedule and seed, from
-# configs/vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py) with no pyramid, no pixel
+# configs/vitpyramid/upernet_vit-t16-scratch_1xb8-1000it_camvid-176x176.py) with no pyramid, no pixel
 # decoder and no decoder: 50 queries join the last 2 of the 6 blocks; masked attention annealed
 # over iterations 333-666 (first query block) and 666-999 (second); Mask2Former's losses at 3136
 # points per mask, as the Mask2Former CamVid config.
 #   python tools/train.py configs/eomt/eomt_vit-t16-scratch_1000it_camvid-176x176.py \
 #       --data-root ../shared/data/camvid
-_base_ = ['../vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py']
+_base_ = ['../vitpyramid/upernet_vit-t16-scratch_1xb8-1000it_camvid-176x176.py']
 model = dict(
     _delete_=True,
     type='EoMTSegmentor',

@@ -367,7 +367,7 @@ def test_upernet_vit_adapter_trains_through_the_mmengine_runner(tmp_path):
     for i in range(4):
         imwrite(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), str(tmp_path / 'data' / 'img' / f'{i}.png'))
         imwrite(rng.integers(0, 3, (48, 64), dtype=np.uint8), str(tmp_path / 'data' / 'ann' / f'{i}.png'))
-    cfg = Config.fromfile('configs/vit_adapter/upernet_vit-adapter-s-deit_160k_ade20k-512x512.py')
+    cfg = Config.fromfile('configs/vit_adapter/upernet_vit-adapter-s-deit_8xb2-160k_ade20k-512x512.py')
     cfg.model.data_preprocessor.size = (48, 64)
     cfg.model.backbone.update(tiny('vit'), conv_inplane=16, deform_num_heads=4, interaction_indexes=None,
                               drop_path_rate=0.1)

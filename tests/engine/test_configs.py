@@ -65,27 +65,27 @@ def num_classes(cfg):
 def test_every_config_is_listed():
     names = {os.path.relpath(p, os.path.join(ROOT, 'configs')) for p in CONFIGS}
     assert len(names) >= 13
-    for required in ('vitpyramid/upernet_vit-s16-augreg_160k_ade20k-512x512.py',
-                     'vitpyramid/upernet_vit-b16-deit_160k_ade20k-512x512.py',
-                     'vitpyramid/upernet_vit-s14-dinov2-reg_160k_ade20k-512x512.py',
-                     'vitpyramid/upernet_vit-b14-dinov2-reg_160k_ade20k-512x512.py',
-                     'vitpyramid/upernet_eva02-b14_160k_ade20k-512x512.py',
-                     'vitpyramid/fpn_vit-b16-deit_80k_ade20k-512x512.py',
-                     'vitpyramid/linear_vit-s14-dinov2-reg-frozen_40k_ade20k-512x512.py',
-                     'vitpyramid/upernet_vit-b16-deit_80k_cityscapes-512x1024.py',
-                     'vitpyramid/upernet_vit-b16-deit_40k_voc12aug-512x512.py',
-                     'vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py',
-                     'vitpyramid/linear_vit-s16-dinov3-frozen_40k_ade20k-512x512.py',
-                     'vitpyramid/linear_vit-s16-dinov3-frozen-last4_40k_ade20k-512x512.py',
-                     'vitpyramid/upernet_vit-s16-dinov3_160k_ade20k-512x512.py',
-                     'vitpyramid/upernet_vit-b16-dinov3_160k_ade20k-512x512.py',
-                     'mask2former/mask2former_vit-s16-augreg_160k_ade20k-512x512.py',
-                     'mask2former/mask2former_vit-adapter-s-deit_160k_ade20k-512x512.py',
-                     'mask2former/mask2former_vit-s16-dinov3_160k_ade20k-512x512.py',
-                     'mask2former/mask2former_vit-b16-dinov3_160k_ade20k-512x512.py',
-                     'mask2former/mask2former_vit-adapter-s16-dinov3-frozen-extractors_40k_ade20k-512x512.py',
-                     'mask2former/mask2former_vit-t16-scratch_1000it_camvid-176x176.py',
-                     'demo/upernet_vit-t16_400it_shapes-96x96.py'):
+    for required in ('vitpyramid/upernet_vit-s16-augreg_8xb2-160k_ade20k-512x512.py',
+                     'vitpyramid/upernet_vit-b16-deit_8xb2-160k_ade20k-512x512.py',
+                     'vitpyramid/upernet_vit-s14-dinov2-reg_8xb2-160k_ade20k-512x512.py',
+                     'vitpyramid/upernet_vit-b14-dinov2-reg_8xb2-160k_ade20k-512x512.py',
+                     'vitpyramid/upernet_eva02-b14_8xb2-160k_ade20k-512x512.py',
+                     'vitpyramid/fpn_vit-b16-deit_4xb4-80k_ade20k-512x512.py',
+                     'vitpyramid/linear_vit-s14-dinov2-reg-frozen_2xb8-40k_ade20k-512x512.py',
+                     'vitpyramid/upernet_vit-b16-deit_4xb2-80k_cityscapes-512x1024.py',
+                     'vitpyramid/upernet_vit-b16-deit_4xb4-40k_voc12aug-512x512.py',
+                     'vitpyramid/upernet_vit-t16-scratch_1xb8-1000it_camvid-176x176.py',
+                     'vitpyramid/linear_vit-s16-dinov3-frozen_8xb2-40k_ade20k-512x512.py',
+                     'vitpyramid/linear_vit-s16-dinov3-frozen-last4_8xb2-40k_ade20k-512x512.py',
+                     'vitpyramid/upernet_vit-s16-dinov3_8xb2-160k_ade20k-512x512.py',
+                     'vitpyramid/upernet_vit-b16-dinov3_8xb2-160k_ade20k-512x512.py',
+                     'mask2former/mask2former_vit-s16-augreg_8xb2-160k_ade20k-512x512.py',
+                     'mask2former/mask2former_vit-adapter-s-deit_8xb2-160k_ade20k-512x512.py',
+                     'mask2former/mask2former_vit-s16-dinov3_8xb2-160k_ade20k-512x512.py',
+                     'mask2former/mask2former_vit-b16-dinov3_8xb2-160k_ade20k-512x512.py',
+                     'mask2former/mask2former_vit-adapter-s16-dinov3-frozen-extractors_8xb2-40k_ade20k-512x512.py',
+                     'mask2former/mask2former_vit-t16-scratch_1xb8-1000it_camvid-176x176.py',
+                     'demo/upernet_vit-t16_1xb8-400it_shapes-96x96.py'):
         assert required in names
 
 
@@ -131,8 +131,58 @@ def test_config_builds_and_trains_one_step(path):
                                         'vit_base_patch16_siglip_224', 'deit3_small_patch16_224'])
 def test_backbone_swap_is_one_line(model_name):
     """Changing model_name, and nothing else, gives a config that builds and trains."""
-    path = os.path.join(ROOT, 'configs', 'vitpyramid', 'upernet_vit-b16-deit_160k_ade20k-512x512.py')
+    path = os.path.join(ROOT, 'configs', 'vitpyramid', 'upernet_vit-b16-deit_8xb2-160k_ade20k-512x512.py')
     cfg = shrink(Config.fromfile(path))
     cfg.model.backbone.model_name = model_name
     model, _ = train_step(cfg)
     assert model.decode_head.in_channels == model.backbone.feature_info.channels()
+
+
+HELD_OUT = sorted(p for p in CONFIGS if 'camvid-heldout-0001TP' in p)
+
+
+def fake_camvid(root, frames):
+    """A CamVid-shaped folder: one 8x8 image and label per (split, frame name)."""
+    import numpy as np
+    from PIL import Image
+    for split, name in frames:
+        for kind, mode in (('img_dir', 'RGB'), ('ann_dir', 'L')):
+            folder = root / kind / split
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.zeros((8, 8, 3) if mode == 'RGB' else (8, 8), np.uint8), mode).save(folder / name)
+
+
+def test_every_camvid_config_has_its_held_out_twin():
+    """Each CamVid recipe of a model folder is also scored on the held-out sequence."""
+    camvid = [p for p in CONFIGS if p.endswith('_1xb8-1000it_camvid-176x176.py') and 'frozen' not in p]
+    assert len(HELD_OUT) == 5 and {os.path.dirname(p) for p in HELD_OUT} == {os.path.dirname(p) for p in camvid}
+    for path in HELD_OUT:
+        assert path.replace('camvid-heldout-0001TP-', 'camvid-') in camvid
+
+
+@pytest.mark.parametrize('path', HELD_OUT, ids=lambda p: os.path.basename(os.path.dirname(p)))
+def test_held_out_configs_train_and_score_on_disjoint_sequences(path, tmp_path):
+    """Built as mmseg's tools build them, on a folder laid out like CamVid: training sees frames of
+    0006R0 and 0016E5 only (train split), validation and test the train split's 0001TP frames."""
+    from mmseg.registry import DATASETS
+    frames = [('train', f'{seq}_{i:05d}.png') for seq, n in (('0001TP', 3), ('0006R0', 2), ('0016E5', 4))
+              for i in range(n)] + [('val', f'0016E5_{i:05d}.png') for i in range(5)]
+    fake_camvid(tmp_path, frames)
+    cfg = Config.fromfile(path)
+    init_default_scope('mmseg')
+    sets = {}
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        spec = cfg[loader].dataset.copy()
+        spec.data_root = str(tmp_path)
+        sets[loader] = [os.path.basename(d['img_path']) for d in DATASETS.build(spec).load_data_list()]
+    assert len(sets['train_dataloader']) == 6 and {n[:6] for n in sets['train_dataloader']} == {'0006R0', '0016E5'}
+    assert sets['val_dataloader'] == sets['test_dataloader'] == [f'0001TP_{i:05d}.png' for i in range(3)]
+
+
+def test_a_sequence_the_folder_does_not_hold_is_named(tmp_path):
+    from vitadapter.engine.datasets import CamVidDataset
+    fake_camvid(tmp_path, [('train', '0016E5_00001.png')])
+    with pytest.raises(ValueError, match=r"no frame of the sequences \['0001TP'\] in .*img_dir/train, "
+                                         r"which holds \['0016E5'\]"):
+        CamVidDataset(data_root=str(tmp_path), sequences=['0001TP'],
+                      data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'), pipeline=[])

@@ -33,7 +33,7 @@ from vitadapter.data.shapes_coco import make_instance_sample, make_shapes_coco, 
 
 DET_CONFIGS = sorted(glob.glob(os.path.join(ROOT, 'configs', 'vitdet', '*.py')))
 SHAPES_CONFIG = os.path.join(ROOT, 'configs', 'vitdet',
-                             'mask-rcnn_vit-t16-scratch_simple-fpn_1000it_shapes-coco.py')
+                             'mask-rcnn_vit-t16-scratch_simple-fpn_1xb4-1000it_shapes-coco.py')
 SIZE = (64, 64)
 STACK_PROBLEM = detection_stack_problem()
 requires_detection = pytest.mark.skipif(
@@ -54,9 +54,9 @@ def rle_decode(rle):
 # -------------------------------------------------------------------- every stack with mmseg
 def test_configs_are_listed():
     names = {config_id(p) for p in DET_CONFIGS}
-    assert names >= {'vitdet/mask-rcnn_vit-b16-mae_simple-fpn_lsj-100e_coco.py',
-                     'vitdet/mask-rcnn_vit-adapter-b-deit_fpn_lsj-100e_coco.py',
-                     'vitdet/mask-rcnn_vit-t16-scratch_simple-fpn_1000it_shapes-coco.py'}
+    assert names >= {'vitdet/mask-rcnn_vit-b16-mae_simple-fpn_16xb4-lsj-100e_coco.py',
+                     'vitdet/mask-rcnn_vit-adapter-b-deit_fpn_16xb4-lsj-100e_coco.py',
+                     'vitdet/mask-rcnn_vit-t16-scratch_simple-fpn_1xb4-1000it_shapes-coco.py'}
 
 
 @pytest.mark.skipif(STACK_PROBLEM is None, reason='this stack builds detectors: no error to see')

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 
 STOCK_TOOLS = os.path.join(os.path.dirname(mmseg.__file__), '.mim', 'tools')
-CAMVID_CONFIG = os.path.join(ROOT, 'configs', 'vitpyramid', 'upernet_vit-t16-scratch_1000it_camvid-176x176.py')
+CAMVID_CONFIG = os.path.join(ROOT, 'configs', 'vitpyramid', 'upernet_vit-t16-scratch_1xb8-1000it_camvid-176x176.py')
 CAMVID = os.path.join(ROOT, '..', 'shared', 'data', 'camvid')
 
 

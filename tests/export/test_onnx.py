@@ -79,7 +79,7 @@ def test_segmentor_onnx_matches_pytorch(tmp_path, output):
     from mmseg.apis import init_model
 
     from vitadapter.engine.models.onnx_segmentor import SegmentorForExport
-    model = init_model('configs/demo/upernet_vit-t16_400it_shapes-96x96.py', None, device='cpu')
+    model = init_model('configs/demo/upernet_vit-t16_1xb8-400it_shapes-96x96.py', None, device='cpu')
     wrapper = SegmentorForExport(model, output).eval()
     path = export_onnx(wrapper, tmp_path / 'seg.onnx', image_size=(96, 96))
     images = [torch.rand(2, 3, 80, 120) * 255, torch.rand(1, 3, 50, 70) * 255]
@@ -104,7 +104,7 @@ def test_benchmark_onnx_option_reports_a_ratio():
     import sys
     sys.path.insert(0, 'tools')
     from benchmarking.cli import main
-    rows = main(['--onnx', '--config', 'configs/demo/upernet_vit-t16_400it_shapes-96x96.py',
+    rows = main(['--onnx', '--config', 'configs/demo/upernet_vit-t16_1xb8-400it_shapes-96x96.py',
                  '--size', '96', '96', '--repeats', '1', '--warmup', '0'])
     row = rows[0]
     assert row['ratio'] == row['onnxruntime_s'] / row['torch_s'] > 0

@@ -25,7 +25,7 @@ from benchmarking.machine import (WATCHED_FLAGS, describe, isa_limits, machine_r
                                   parse_cpuinfo)
 from benchmarking.segmentors import segmentor_cfg  # noqa: E402
 
-DEMO_CONFIG = os.path.join(ROOT, 'configs', 'demo', 'upernet_vit-t16_400it_shapes-96x96.py')
+DEMO_CONFIG = os.path.join(ROOT, 'configs', 'demo', 'upernet_vit-t16_1xb8-400it_shapes-96x96.py')
 FAST = ['--repeats', '1', '--warmup', '0', '--threads', '1']
 
 

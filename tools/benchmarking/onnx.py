@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-DEFAULT_CONFIG = 'configs/vitpyramid/upernet_vit-s16-augreg_160k_ade20k-512x512.py'
+DEFAULT_CONFIG = 'configs/vitpyramid/upernet_vit-s16-augreg_8xb2-160k_ade20k-512x512.py'
 
 
 def run_onnx_comparison(args) -> dict:

@@ -51,11 +51,11 @@ from ..weights.reading import CheckpointError
 # official checkpoint file -> the vitadapter config that builds the same model
 OFFICIAL_CONFIGS = {
     'upernet_deit_adapter_tiny_512_160_ade20k.pth.tar':
-        'configs/vit_adapter/upernet_vit-adapter-t-deit_160k_ade20k-512x512.py',
+        'configs/vit_adapter/upernet_vit-adapter-t-deit_8xb2-160k_ade20k-512x512.py',
     'upernet_deit_adapter_small_512_160k_ade20k.pth':
-        'configs/vit_adapter/upernet_vit-adapter-s-deit_160k_ade20k-512x512.py',
+        'configs/vit_adapter/upernet_vit-adapter-s-deit_8xb2-160k_ade20k-512x512.py',
     'upernet_deit_adapter_base_512_160k_ade20k.pth.tar':
-        'configs/vit_adapter/upernet_vit-adapter-b-deit_160k_ade20k-512x512.py',
+        'configs/vit_adapter/upernet_vit-adapter-b-deit_8xb2-160k_ade20k-512x512.py',
 }
 
 HEAD_PREFIXES = ('decode_head.', 'auxiliary_head.')

@@ -5,7 +5,7 @@
 # trains: AdamW 1e-3, weight decay 1e-3, 1500 warm-up iterations then cosine to 0, 40k iterations,
 # 16 images per step (2 per GPU x 8 GPUs), random resize 0.5-2.0 + 512 crop + flip (no photometric
 # distortion), sliding-window test 512 / stride 341.
-# The four last blocks concatenated: linear_vit-s16-dinov3-frozen-last4_40k_ade20k-512x512.py.
+# The four last blocks concatenated: linear_vit-s16-dinov3-frozen-last4_8xb2-40k_ade20k-512x512.py.
 _base_ = [
     '../_base_/datasets/ade20k.py', '../_base_/default_runtime.py',
     '../_base_/schedules/schedule_40k.py'

@@ -4,7 +4,7 @@
 # gets lr x1 and no weight decay: the longer custom key wins in mmengine).
 # Train from DeiT-S ImageNet-1k weights (deit_small_patch16_224-cd65a155.pth, timm layout):
 #   python tools/train.py THIS_CONFIG --cfg-options model.backbone.checkpoint=PATH
-_base_ = ['./mask2former_vit-s16-augreg_160k_ade20k-512x512.py']
+_base_ = ['./mask2former_vit-s16-augreg_8xb2-160k_ade20k-512x512.py']
 model = dict(
     backbone=dict(
         _delete_=True,

@@ -7,8 +7,8 @@
 # Head and data as the ViT-S/16 Mask2Former config; the authors publish no training schedule for
 # it, so: AdamW 1e-4 (adapter and head alike), weight decay 0.05, gradient clipping 0.01, poly,
 # 40k iterations. For ViT-L (24 blocks) the default trunk_layers are [4, 11, 17, 23].
-#   python tools/train.py configs/mask2former/mask2former_vit-adapter-s16-dinov3-frozen-extractors_40k_ade20k-512x512.py
-_base_ = ['./mask2former_vit-s16-augreg_160k_ade20k-512x512.py']
+#   python tools/train.py configs/mask2former/mask2former_vit-adapter-s16-dinov3-frozen-extractors_8xb2-40k_ade20k-512x512.py
+_base_ = ['./mask2former_vit-s16-augreg_8xb2-160k_ade20k-512x512.py']
 model = dict(
     backbone=dict(
         _delete_=True,

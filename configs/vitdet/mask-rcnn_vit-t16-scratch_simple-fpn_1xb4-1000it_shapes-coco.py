@@ -4,7 +4,7 @@
 # (128x128 images, 3 classes) and scored with mmdet's CocoMetric (bbox and mask mAP).
 #   python tools/make_shapes_coco.py data/shapes_coco
 #   VITADAPTER_STACK=upstream bash tools/in_venv.sh python tools/train.py \
-#       configs/vitdet/mask-rcnn_vit-t16-scratch_simple-fpn_1000it_shapes-coco.py
+#       configs/vitdet/mask-rcnn_vit-t16-scratch_simple-fpn_1xb4-1000it_shapes-coco.py
 _base_ = [
     '../_base_/models/mask-rcnn_vitpyramid.py', '../_base_/datasets/shapes_coco.py',
     '../_base_/detection_runtime.py'

@@ -1,8 +1,8 @@
 # Baseline for the CamVid comparison: mmseg's own VisionTransformer + Feature2Pyramid with the
 # same width, depth, blocks, head and schedule as
-# configs/vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py (random init, 1000 iters),
+# configs/vitpyramid/upernet_vit-t16-scratch_1xb8-1000it_camvid-176x176.py (random init, 1000 iters),
 # and mmseg's own UPerHead (vitadapter's FastUPerHead computes the same function faster).
-_base_ = ['../vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py']
+_base_ = ['../vitpyramid/upernet_vit-t16-scratch_1xb8-1000it_camvid-176x176.py']
 embed_dim = 192
 model = dict(
     backbone=dict(

@@ -1,13 +1,13 @@
 # Mask2Former + ViTPyramid (ViT-Tiny/16, 6 blocks, random init) on CamVid: the budget of
-# configs/vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py (same trunk, data, schedule
+# configs/vitpyramid/upernet_vit-t16-scratch_1xb8-1000it_camvid-176x176.py (same trunk, data, schedule
 # and optimizer, inherited from it) with a Mask2Former head instead of UperNet (and no auxiliary
 # head), sized for a 2-core CPU: 128 channels instead of 256, 3 encoder layers instead of 6,
 # 6 decoder layers instead of 9, 4 heads, FFNs of 512, 50 queries for 11 classes instead of 100,
 # and 3136 (56^2) points per mask instead of 12544 (the 44x44 mask logits of a 176x176 crop have
 # 1936 pixels). Everything else as configs/_base_/models/mask2former_vit.py.
-#   python tools/train.py configs/mask2former/mask2former_vit-t16-scratch_1000it_camvid-176x176.py \
+#   python tools/train.py configs/mask2former/mask2former_vit-t16-scratch_1xb8-1000it_camvid-176x176.py \
 #       --data-root ../shared/data/camvid
-_base_ = ['../vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py']
+_base_ = ['../vitpyramid/upernet_vit-t16-scratch_1xb8-1000it_camvid-176x176.py']
 model = dict(
     decode_head=dict(
         _delete_=True,

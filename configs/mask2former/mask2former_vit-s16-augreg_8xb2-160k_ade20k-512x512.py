@@ -3,7 +3,7 @@
 # lr x0.1, no decay on the query / level embeddings and norms, gradient clipping 0.01, poly 0.9,
 # shortest-edge 256..1024 multi-scale crops, 8 GPUs x 2 images. Sliding-window test (the ViT sees
 # 512x512 windows, as in training).
-#   python tools/train.py configs/mask2former/mask2former_vit-s16-augreg_160k_ade20k-512x512.py
+#   python tools/train.py configs/mask2former/mask2former_vit-s16-augreg_8xb2-160k_ade20k-512x512.py
 _base_ = [
     '../_base_/models/mask2former_vit.py', '../_base_/datasets/ade20k.py',
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_160k.py'

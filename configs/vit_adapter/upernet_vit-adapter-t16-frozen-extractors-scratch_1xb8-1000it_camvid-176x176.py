@@ -1,14 +1,14 @@
 # UperNet + the DINOv3-style extractor-only ViT-Adapter (DINOv3Adapter) on a FROZEN,
 # randomly initialised ViT-Tiny/16 (6 blocks) on CamVid: the budget, data, schedule and heads of
-# configs/vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py, only the backbone differs.
+# configs/vitpyramid/upernet_vit-t16-scratch_1xb8-1000it_camvid-176x176.py, only the backbone differs.
 # The trunk is never trained here (random features, run once without gradients): what this config
 # reaches is a FLOOR for the recipe, what the spatial prior and the extractors learn on their own
 # over random ViT features, not a result of it (the recipe's point is a frozen PRETRAINED trunk,
 # e.g. DINOv3). Compare it with the UperNet config, whose trunk trains.
 #   python tools/train.py \
-#       configs/vit_adapter/upernet_vit-adapter-t16-frozen-extractors-scratch_1000it_camvid-176x176.py \
+#       configs/vit_adapter/upernet_vit-adapter-t16-frozen-extractors-scratch_1xb8-1000it_camvid-176x176.py \
 #       --data-root ../shared/data/camvid
-_base_ = ['../vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py']
+_base_ = ['../vitpyramid/upernet_vit-t16-scratch_1xb8-1000it_camvid-176x176.py']
 model = dict(
     backbone=dict(
         _delete_=True,

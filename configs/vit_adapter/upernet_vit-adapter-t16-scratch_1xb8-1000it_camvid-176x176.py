@@ -1,11 +1,11 @@
-# UperNet + ViT-Adapter on CamVid: configs/vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py
+# UperNet + ViT-Adapter on CamVid: configs/vitpyramid/upernet_vit-t16-scratch_1xb8-1000it_camvid-176x176.py
 # (the same ViT-Tiny/16 trunk with 6 blocks from random init, data, crops, batch, heads, optimizer,
 # schedule and seed) with ViTAdapter instead of ViTPyramid: is the adapter's stride-4 spatial prior
 # worth its cost where a stride-16 trunk from scratch misses thin things (pole, sign, pedestrian,
 # bicyclist)? The interactions end at blocks 1, 3, 4 and 5, the blocks the ViTPyramid config reads.
-#   python tools/train.py configs/vit_adapter/upernet_vit-adapter-t16-scratch_1000it_camvid-176x176.py \
+#   python tools/train.py configs/vit_adapter/upernet_vit-adapter-t16-scratch_1xb8-1000it_camvid-176x176.py \
 #       --data-root ../shared/data/camvid
-_base_ = ['../vitpyramid/upernet_vit-t16-scratch_1000it_camvid-176x176.py']
+_base_ = ['../vitpyramid/upernet_vit-t16-scratch_1xb8-1000it_camvid-176x176.py']
 model = dict(
     backbone=dict(
         _delete_=True,

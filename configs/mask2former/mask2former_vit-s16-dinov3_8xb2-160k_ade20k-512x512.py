@@ -3,8 +3,8 @@
 # norm; class and 4 register tokens split off. The head and data of the ViT-S/16 Mask2Former config;
 # the trunk fine-tuned with layer-wise lr decay 0.9 (AdamW 1e-4, weight decay 0.05, drop path 0.1)
 # instead of a flat x0.1; query / level embeddings without weight decay; gradient clipping 0.01.
-#   python tools/train.py configs/mask2former/mask2former_vit-s16-dinov3_160k_ade20k-512x512.py
-_base_ = ['./mask2former_vit-s16-augreg_160k_ade20k-512x512.py']
+#   python tools/train.py configs/mask2former/mask2former_vit-s16-dinov3_8xb2-160k_ade20k-512x512.py
+_base_ = ['./mask2former_vit-s16-augreg_8xb2-160k_ade20k-512x512.py']
 model = dict(
     backbone=dict(model_name='vit_small_patch16_dinov3.lvd1689m', norm=True, drop_path_rate=0.1))
 embed_multi = dict(lr_mult=1.0, decay_mult=0.0)
