@@ -13,6 +13,8 @@ from mmengine.runner import Runner
 
 from vitadapter.engine import (finish_distributed, load_config, parse_runner_args, prepare_config,
                                runner_argument_parser)
+from vitadapter.engine.datasets import DataSetNotFound
+from vitadapter.engine.resume import is_complete
 
 
 def parse_args(argv=None):
@@ -31,8 +33,16 @@ def main(argv=None):
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
     # mmseg's convention: a config naming a runner_type (FlexibleRunner for FSDP) gets that runner
+    if '://' not in args.checkpoint and not is_complete(args.checkpoint):  # URLs: mmengine fetches them
+        print(f"tools/test.py: {args.checkpoint} is missing, incomplete or not a torch checkpoint",
+              file=sys.stderr)
+        return 2
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
-    metrics = runner.test()
+    try:
+        metrics = runner.test()
+    except DataSetNotFound as err:
+        print(f"tools/test.py: {err}", file=sys.stderr)
+        return 2
     print({k: round(float(v), 2) for k, v in metrics.items()})
     finish_distributed()
     return 0

@@ -23,7 +23,7 @@ from vitadapter.engine import make_shapes_dataset, prepare_config
 
 from conftest import ROOT, TESTS
 
-DEMO_CONFIG = os.path.join(ROOT, 'configs', 'demo', 'upernet_vit-t16_400it_shapes-96x96.py')
+DEMO_CONFIG = os.path.join(ROOT, 'configs', 'demo', 'upernet_vit-t16_1xb8-400it_shapes-96x96.py')
 TRAIN = os.path.join(ROOT, 'tools', 'train.py')
 
 
@@ -334,3 +334,40 @@ def test_test_tool_evaluates_a_trained_checkpoint(tmp_path, shapes_root):
     metrics = ast.literal_eval(test.stdout.strip().splitlines()[-1])  # {'aAcc': .., 'mIoU': ..}
     assert set(metrics) == {'aAcc', 'mIoU', 'mAcc'} and 0 <= metrics['mIoU'] <= 100
     assert len(os.listdir(tmp_path / 'preds')) == 4  # one PNG per val image
+
+
+def test_a_checkpoint_half_written_by_a_killed_run_is_skipped_on_resume(tmp_path, shapes_root):
+    """Killed while writing iter_6.pth (after mmengine's last_checkpoint already named it, the
+    worst case): --resume takes iter_3.pth, the newest complete one, says so, and finishes; the
+    half-written file given explicitly is refused with the complete one to use instead."""
+    cfg = tiny_cfg(tmp_path, shapes_root, max_iters=3)
+    cfg.default_hooks.checkpoint.interval = 3
+    assert run_train(cfg).returncode == 0
+    complete = tmp_path / 'iter_3.pth'
+    half = tmp_path / 'iter_6.pth'
+    half.write_bytes(complete.read_bytes()[:len(complete.read_bytes()) // 2])
+    (tmp_path / 'last_checkpoint').write_text(str(half))
+    explicit = run_train(cfg, '--resume', str(half))
+    assert explicit.returncode == 2 and 'Traceback' not in explicit.stderr
+    assert f'--resume {half}: the file is incomplete' in explicit.stderr
+    assert f'resume from {complete}, the last complete one' in explicit.stderr
+    cfg.train_cfg.max_iters = 6
+    cfg.param_scheduler[0]['end'] = 6
+    resumed = run_train(cfg, '--resume')
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f'{half} is incomplete' in resumed.stderr and f'resuming from {complete}' in resumed.stderr
+    assert re.search(r'Loads checkpoint .* from path: \S*iter_3\.pth', resumed.stdout + resumed.stderr)
+    from vitadapter.engine.resume import is_complete
+    assert is_complete(str(half))  # written anew at iteration 6
+
+
+def test_a_data_folder_without_images_is_named_with_the_fix(tmp_path, shapes_root):
+    empty = tmp_path / 'empty'
+    (empty / 'img_dir' / 'train').mkdir(parents=True)
+    cfg = tiny_cfg(tmp_path / 'work', str(empty), max_iters=1)
+    out = run_train(cfg)
+    assert out.returncode == 2 and 'Traceback' not in out.stderr, out.stderr[-3000:]
+    assert f"ShapesDataset: {empty}/img_dir/train holds no .png image" in out.stderr
+    assert '--data-root DIR' in out.stderr
+    out = run_train(tiny_cfg(tmp_path / 'work2', str(tmp_path / 'nowhere'), max_iters=1))
+    assert out.returncode == 2 and f"{tmp_path}/nowhere/img_dir/train does not exist" in out.stderr
