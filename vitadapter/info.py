@@ -1,7 +1,7 @@
 """``vitadapter-info`` (also ``python tools/info.py``): what a backbone is and what it outputs.
 
     vitadapter-info vit_base_patch16_224 [--size 512 512] [--out-indices 2 5 8 11] [--pyramid simple]
-    vitadapter-info configs/vitpyramid/upernet_vit-b16-deit_160k_ade20k-512x512.py
+    vitadapter-info configs/vitpyramid/upernet_vit-b16-deit_8xb2-160k_ade20k-512x512.py
     vitadapter-info --list '*dinov2*'
 
 For a timm model name or an mmseg/mmdet config: the trunk (family, depth, width, patch, prefix
@@ -74,6 +74,11 @@ def build_from_config(path: str):
     if scope == 'mmseg':
         prepare_config(cfg)
         resolve_head_channels(cfg.model)  # what ViTEncoderDecoder does when it builds the heads
+    if cfg.model.get('type') == 'EoMTSegmentor':  # no backbone: the network is the model
+        from .engine.models.eomt_segmentor import NETWORKS
+        network = _without_weights(cfg.model.network)
+        kind = network.pop('type', 'EoMT')
+        return build_structure(lambda: NETWORKS[kind](**network)), None, scope
     models = _registry(scope)
     backbone_cfg = _without_weights(cfg.model.backbone)
     return build_structure(lambda: models.build(backbone_cfg)), cfg.model, scope
@@ -111,6 +116,7 @@ def trunk_lines(trunk) -> List[str]:
 
 def describe(target: str, args) -> str:
     from .backbones import Backbone
+    from .models import MaskTransformer
     size = tuple(args.size)
     if target.endswith('.py') or os.path.sep in target:
         if not os.path.isfile(target):
@@ -119,6 +125,8 @@ def describe(target: str, args) -> str:
     else:
         backbone, model_cfg, scope = build_from_name(target, args), None, None
     lines = [target]
+    if isinstance(backbone, MaskTransformer):
+        return '\n'.join(lines + mask_transformer_lines(backbone, size))
     if isinstance(backbone, Backbone):
         lines += trunk_lines(backbone.trunk) + ['']
         rows = [[n, c, s, b, '%dx%d' % hw] for n, c, s, b, hw in zip(
@@ -147,6 +155,26 @@ def describe(target: str, args) -> str:
                       f"auxiliary FCNHead at in_index=2: {channels[2] if len(channels) > 2 else channels[-1]}"
                       f" -- or in_channels='auto' under model type='ViTEncoderDecoder'"]
     return '\n'.join(lines)
+
+
+def mask_transformer_lines(model, size) -> List[str]:
+    """EoMT / PMT: the trunk, where the queries run, what is predicted, parameters per part."""
+    trunk = model.trunk
+    lines = trunk_lines(trunk)
+    from .models import EoMT
+    where = (f"the last {model.num_blocks} of the trunk's blocks" if isinstance(model, EoMT) else
+             f"a decoder of {model.num_blocks} layers")
+    padded = model.padded_size(size)
+    grid = (padded[0] // trunk.patch_size[0], padded[1] // trunk.patch_size[1])
+    scale = 2 ** len(model.head.upscale)
+    lines += ['', f"{type(model).__name__}: {model.num_queries} queries in {where}, {model.num_classes} "
+                  f"classes (+ no object); masks at {grid[0] * scale}x{grid[1] * scale} (stride "
+                  f"{trunk.patch_size[0] // scale}) for {size[0]}x{size[1]}, one prediction per "
+                  f"masked block while training + the final one"]
+    parts = [[f'network.{name}', count_params(module)] for name, module in model.named_children()]
+    parts.append(['total', sum(p[1] for p in parts)])
+    lines += ['', format_table(['part', 'parameters'], [[p, f'{n / 1e6:.2f} M'] for p, n in parts])]
+    return lines
 
 
 def parse_args(argv=None):

@@ -33,7 +33,7 @@ def test_inspect_model_name_table():
 
 @requires_mmseg
 def test_inspect_config_counts_every_part():
-    cfg = os.path.join(ROOT, 'configs', 'vitpyramid', 'fpn_vit-b16-deit_80k_ade20k-512x512.py')
+    cfg = os.path.join(ROOT, 'configs', 'vitpyramid', 'fpn_vit-b16-deit_4xb4-80k_ade20k-512x512.py')
     out = tool('info.py', cfg)
     assert out.returncode == 0, out.stderr
     parts = {line.rsplit(None, 2)[0].strip(): float(line.split()[-2]) for line in out.stdout.splitlines()
@@ -45,7 +45,7 @@ def test_inspect_config_counts_every_part():
 
 @pytest.mark.skipif(HAS_MMSEG, reason='the message for environments without the mmseg extra')
 def test_inspect_config_without_mmseg_names_the_extra():
-    cfg = os.path.join(ROOT, 'configs', 'vitpyramid', 'fpn_vit-b16-deit_80k_ade20k-512x512.py')
+    cfg = os.path.join(ROOT, 'configs', 'vitpyramid', 'fpn_vit-b16-deit_4xb4-80k_ade20k-512x512.py')
     out = tool('info.py', cfg)
     assert out.returncode != 0
     assert "needs the mmseg extra (pip install 'vitadapter[mmseg]')" in out.stderr, out.stderr[-2000:]
@@ -72,6 +72,9 @@ def test_info_describes_a_config_of_every_folder(folder):
     assert any(line.startswith('total ') for line in lines), out.stdout
     if folder == 'baselines':  # mmseg's VisionTransformer: its outputs for a 64x64 image
         assert 'not a vitadapter backbone' in out.stdout and '1x192x4x4' in out.stdout
+    elif folder in ('eomt', 'pmt'):  # no backbone: the network, its queries and masks
+        assert lines[1].startswith('trunk: ') and '100 queries in ' in out.stdout
+        assert 'masks at 16x16 (stride 4) for 64x64' in out.stdout
     else:
         assert lines[1].startswith('trunk: ') and "head in_channels:" in out.stdout
 
@@ -125,7 +128,7 @@ def test_visualize_prediction_of_a_trained_segmentor(tmp_path):
     demo = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'demo.py'), '--iters', '20',
                            '--work-dir', str(tmp_path)], capture_output=True, text=True)
     assert demo.returncode == 0, demo.stderr[-2000:]
-    cfg = os.path.join(ROOT, 'configs', 'demo', 'upernet_vit-t16_400it_shapes-96x96.py')
+    cfg = os.path.join(ROOT, 'configs', 'demo', 'upernet_vit-t16_1xb8-400it_shapes-96x96.py')
     image = tmp_path / 'shapes' / 'img_dir' / 'val' / '0000.png'
     label = tmp_path / 'shapes' / 'ann_dir' / 'val' / '0000.png'
     out = tool('visualize.py', 'predict', '--config', cfg, '--checkpoint', str(tmp_path / 'iter_20.pth'),

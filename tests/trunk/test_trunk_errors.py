@@ -86,3 +86,14 @@ def test_grad_checkpointing_needs_a_timm_that_recomputes_intermediates(monkeypat
         model(torch.randn(1, 3, 64, 64))
     monkeypatch.setattr(timm, '__version__', '1.0.16')
     model(torch.randn(1, 3, 64, 64))
+
+
+def test_integer_images_are_refused_with_the_fix():
+    """A uint8 image tensor (as read from disk) would end in torch's dtype mismatch deep in the
+    patch embedding; the trunk says what to do instead."""
+    model = ViTPyramid(**tiny('vit'))
+    with pytest.raises(ValueError, match=r'floating-point images, got a torch.uint8 tensor: convert it with '
+                                         r'images.float\(\) and normalise'):
+        model(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r'expected images \(B, 3, H, W\), got \(3, 64, 64\)'):
+        model(torch.zeros(3, 64, 64))
