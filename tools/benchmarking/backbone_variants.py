@@ -1,5 +1,5 @@
 """Building a backbone-level variant: timm's trunk, ViTPyramid's pyramids, ViTAdapter, the mmseg
-baselines, or the config's backbone as configured."""
+baselines, EoMT, or the config's backbone as configured."""
 import argparse
 from typing import Tuple
 
@@ -7,14 +7,18 @@ import torch.nn as nn
 
 from vitadapter import DINOv3Adapter, ViTAdapter, ViTPyramid
 
-from .catalogue import MMSEG_VARIANTS, VARIANTS
+from .catalogue import EOMT_VARIANTS, MMSEG_VARIANTS, VARIANTS
 from .config import load_config
+from .eomt import build_eomt
 from .mmseg_baselines import BackboneWithNeck, build_mmseg, mmseg_neck_cfg, mmseg_vit_cfg
 from .vit import adapter_kwargs, trunk_spec, vit_geometry
 
 
 def build_backbone_variant(args: argparse.Namespace, variant: str, size: Tuple[int, int]) -> nn.Module:
-    """A backbone-level variant (images -> levels, or the trunk's :class:`TrunkOutput`)."""
+    """A backbone-level variant (images -> levels, or the trunk's :class:`TrunkOutput`; EoMT:
+    per-class scores in eval, its predictions in training)."""
+    if variant in EOMT_VARIANTS:
+        return build_eomt(args, size)
     spec = trunk_spec(args)
     cp = args.grad_checkpointing
     if variant == 'backbone':

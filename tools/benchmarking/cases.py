@@ -8,6 +8,7 @@ import torch.nn as nn
 
 from .backbone_variants import build_backbone_variant
 from .catalogue import is_segmentor
+from .eomt import set_mask_probabilities
 from .mmseg_baselines import build_mmseg
 from .segmentors import segmentor_batch, segmentor_cfg
 from .settings import Setting
@@ -23,12 +24,12 @@ class Case(NamedTuple):
 
 
 def compile_in_place(model: nn.Module, variant: str) -> None:
-    """``torch.compile`` the model, or a segmentor's backbone, neck and heads (the segmentor's own
-    code, data preprocessing and losses stay eager)."""
+    """``torch.compile`` the model, or a segmentor's backbone, neck and heads (EoMTSegmentor: its
+    network; the segmentor's own code, data preprocessing and losses stay eager)."""
     if not is_segmentor(variant):
         model.compile()
         return
-    for name in ('backbone', 'neck', 'decode_head', 'auxiliary_head'):
+    for name in ('backbone', 'neck', 'decode_head', 'auxiliary_head', 'network'):
         part = getattr(model, name, None)
         if isinstance(part, nn.ModuleList):
             for head in part:
@@ -39,18 +40,20 @@ def compile_in_place(model: nn.Module, variant: str) -> None:
 
 def build_case(args: argparse.Namespace, setting: Setting, size: Tuple[int, int],
                compile_model: bool = True) -> Case:
-    """Build the model of ``setting`` on the device and the function running one call of it."""
+    """Build the model of ``setting`` on the device and the function running one call of it
+    (an EoMT's mask probabilities set for the mode: :func:`.eomt.set_mask_probabilities`)."""
     device = torch.device(args.device)
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     if is_segmentor(setting.variant):
         cfg = segmentor_cfg(args, setting.variant, size)
         model = build_mmseg(cfg).to(device, memory_format=memory_format)
-        step = segmentor_step(model, segmentor_batch(cfg, args.batch, size), args.mode, setting.dtype,
-                              args.segmentor_forward, device)
+        data = segmentor_batch(cfg, args.batch, size, getattr(args, 'label_classes', None))
+        step = segmentor_step(model, data, args.mode, setting.dtype, args.segmentor_forward, device)
     else:
         model = build_backbone_variant(args, setting.variant, size).to(device, memory_format=memory_format)
         x = torch.randn(args.batch, 3, *size, device=device).contiguous(memory_format=memory_format)
         step = backbone_step(model, x, args.mode, setting.dtype)
+    set_mask_probabilities(model, args)
     if setting.compiled and compile_model:
         compile_in_place(model, setting.variant)
     params = sum(p.numel() for p in model.parameters())

@@ -1,6 +1,6 @@
 """The variants the benchmark knows, by name: their ViTPyramid / ViTAdapter settings, the mmseg
-baselines, the variants that need ``--config``, the frozen-trunk variants and their fine-tuned
-counterparts, and the defaults."""
+baselines, EoMT, the ADE20K segmentors of the base model configs, the variants that need
+``--config``, the frozen-trunk variants and their fine-tuned counterparts, and the defaults."""
 
 VARIANTS = {
     'trunk': dict(),
@@ -26,9 +26,16 @@ FROZEN_MEMORY_BATCH = 2
 # the official ViT-Adapter module run from a local copy of its code (see official_adapter.py)
 OFFICIAL_VARIANTS = ('official-adapter',)
 MMSEG_VARIANTS = ('trunk-f2p', 'trunk-mln', 'mmseg-vit', 'mmseg-f2p', 'mmseg-mln')
+# EoMT on the trunk (backbone level: images -> per-class scores; see eomt.py)
+EOMT_VARIANTS = ('eomt',)
+# whole segmentors from the base model configs (configs/_base_/models/<file>), on the trunk of
+# --model (or of the config's backbone), ADE20K's heads (see base_models.py)
+BASE_SEGMENTORS = {'uper-segmentor': 'upernet_vitpyramid.py', 'm2f-segmentor': 'mask2former_vit.py',
+                   'eomt-segmentor': 'eomt_vit.py'}
 CONFIG_VARIANTS = ('backbone', 'segmentor', 'stock-head-segmentor', 'mmseg-f2p-segmentor',
                    'mmseg-mln-segmentor', 'adapter-segmentor')
-ALL_VARIANTS = tuple(VARIANTS) + OFFICIAL_VARIANTS + MMSEG_VARIANTS + CONFIG_VARIANTS
+ALL_VARIANTS = (tuple(VARIANTS) + OFFICIAL_VARIANTS + MMSEG_VARIANTS + EOMT_VARIANTS
+                + tuple(BASE_SEGMENTORS) + CONFIG_VARIANTS)
 DEFAULT_VARIANTS = ['trunk', 'feature2pyramid', 'simple']
 DEFAULT_CONFIG_VARIANTS = ['trunk', 'backbone', 'segmentor']
 

@@ -8,6 +8,9 @@ import torch
 
 from .catalogue import (ALL_VARIANTS, CONFIG_VARIANTS, DEFAULT_CONFIG_VARIANTS, DEFAULT_VARIANTS,
                         FROZEN_MEMORY_BATCH, FROZEN_MEMORY_MODEL, FROZEN_MEMORY_VARIANTS)
+from .eomt import DEFAULT_TRAIN_MASK_PROBABILITY
+from .eomt_figures import EOMT_FIGURES_BATCH, EOMT_FIGURES_LABEL_CLASSES, VIT_B, VIT_S, run_eomt_figures
+from .eomt_figures import RUNS as EOMT_FIGURE_RUNS
 from .files import write_csv, write_json
 from .machine import describe, machine_record
 from .plot import write_plot
@@ -53,6 +56,20 @@ def parse_args(argv=None) -> argparse.Namespace:
                              f'default variants {" ".join(FROZEN_MEMORY_VARIANTS)}, model '
                              f'{FROZEN_MEMORY_MODEL}, batch {FROZEN_MEMORY_BATCH}; prints each frozen '
                              f'variant\'s memory over its fine-tuned one\'s')
+    parser.add_argument('--label-classes', type=int, default=None, metavar='N',
+                        help="segmentors: the random labels of each image hold N classes (default: "
+                             "every class of the model; ADE20K's images hold 10.5 object classes on average)")
+    parser.add_argument('--eomt-mask-prob', type=float, default=DEFAULT_TRAIN_MASK_PROBABILITY, metavar='P',
+                        help='EoMT training steps: the probability that a query keeps its mask in each '
+                             'masked block (default 1: masked attention everywhere, the expensive case '
+                             'of the first iterations; 0: annealing done); inference always runs at 0')
+    parser.add_argument('--eomt-figures', action='store_true',
+                        help=f"EoMT's four figures, one run after another: trunk eomt (forward), "
+                             f"uper-segmentor eomt-segmentor (forward, predict), m2f-segmentor "
+                             f"eomt-segmentor (train, --memory), on {VIT_S} (the first also on {VIT_B}) "
+                             f"unless --model/--config; batch {EOMT_FIGURES_BATCH}, --label-classes "
+                             f"{EOMT_FIGURES_LABEL_CLASSES} unless given; prints the figures against "
+                             f"their targets")
     parser.add_argument('--no-flops', dest='flops', action='store_false', help='do not count FLOPs')
     parser.add_argument('--repeats', type=int, default=7)
     parser.add_argument('--warmup', type=int, default=2)
@@ -74,6 +91,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
     """Defaults that depend on other options, and refusals with the reason."""
+    if args.eomt_figures:
+        check_eomt_figures(parser, args)
     if args.frozen_memory:
         if args.mode == 'forward':
             parser.error('--frozen-memory measures training steps: drop --mode forward')
@@ -86,7 +105,7 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
             args.batch = FROZEN_MEMORY_BATCH
     args.mode = args.mode or 'forward'
     args.batch = 1 if args.batch is None else args.batch
-    if args.config is None and args.model is None:
+    if args.config is None and args.model is None and not args.eomt_figures:
         args.model = 'vit_base_patch16_224'
     if args.cfg_options:
         from mmengine.config import DictAction
@@ -102,6 +121,10 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
     args.sizes = None
     if min(min(s) for s in args.size) < 1 or args.batch < 1 or args.repeats < 1 or args.warmup < 0:
         parser.error('sizes, --batch and --repeats must be positive, --warmup not negative')
+    if args.label_classes is not None and args.label_classes < 1:
+        parser.error('--label-classes must be positive')
+    if not 0 <= args.eomt_mask_prob <= 1:
+        parser.error(f'--eomt-mask-prob is a probability (0 to 1), got {args.eomt_mask_prob}')
     if 'official-adapter' in args.variants:
         from .official_adapter import code_dirs, official_dir
         try:
@@ -118,6 +141,36 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
     return args
 
 
+def check_eomt_figures(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--eomt-figures``: its defaults, and the options it refuses (it sets them per run, or a
+    figure needs them)."""
+    refused = [flag for flag, given in (
+        ('--variants', args.variants is not None), ('--mode', args.mode is not None),
+        ('--frozen-memory', args.frozen_memory), ('--no-flops', not args.flops), ('--plot', args.plot),
+        ('--onnx', args.onnx), ('--compile both', args.compile == 'both'),
+        ('several --dtype', len(args.dtype) > 1)) if given]
+    if refused:
+        parser.error(f"--eomt-figures sets the variants and modes of its runs and prints the FLOP "
+                     f"ratio of figure 1, one setting per variant: drop {', '.join(refused)}")
+    args.variants = list(dict.fromkeys(v for run in EOMT_FIGURE_RUNS for v in run.variants))
+    args.mode = 'forward+train'  # each run has its own (the rows say which)
+    if args.batch is None:
+        args.batch = EOMT_FIGURES_BATCH
+    if args.label_classes is None:
+        args.label_classes = EOMT_FIGURES_LABEL_CLASSES
+
+
+def run_tables(args: argparse.Namespace) -> List[dict]:
+    """One run: every size's table printed; its rows."""
+    settings = settings_of(args)
+    rows = []
+    for size in args.size:
+        size_rows = run_size(args, settings, size)
+        print_table(args, size_rows)
+        rows += size_rows
+    return rows
+
+
 def main(argv=None) -> List[dict]:
     """Run the benchmark of ``argv`` (the command line by default); returns every result row."""
     args = parse_args(argv)
@@ -128,15 +181,14 @@ def main(argv=None) -> List[dict]:
     if args.onnx:
         from .onnx import run_onnx_comparison
         return [run_onnx_comparison(args)]
-    settings = settings_of(args)
-    rows = []
-    for size in args.size:
-        size_rows = run_size(args, settings, size)
-        print_table(args, size_rows)
-        rows += size_rows
+    extra = {}
+    if args.eomt_figures:
+        rows, extra['figures'] = run_eomt_figures(args, run_tables)
+    else:
+        rows = run_tables(args)
     print_profiles(rows)
     if args.json:
-        write_json(args.json, args, rows, machine)
+        write_json(args.json, args, rows, machine, extra)
     if args.csv:
         write_csv(args.csv, rows)
     if args.plot:

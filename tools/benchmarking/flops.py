@@ -60,10 +60,26 @@ def missing_flop_formulas() -> dict:
     return extra
 
 
+class _TotalOnly:
+    """In place of FlopCounterMode's module tracker: every FLOP counted in the total ("Global")
+    only. Torch's tracker (a per-module breakdown, unused here) hooks the autograd graph of every
+    module input that requires grad and fails on a view of a parameter made under no_grad
+    (``weight.unsqueeze(0).expand(...)``: requires_grad, no grad_fn; Mask2Former's queries)."""
+    parents = {'Global'}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        return None
+
+
 def count_flops(fn: Callable[[], None]) -> int:
     """FLOPs of one call of ``fn`` (eager), counted by torch's FlopCounterMode plus
-    :func:`missing_flop_formulas`."""
+    :func:`missing_flop_formulas` (the total only: :class:`_TotalOnly`)."""
     from torch.utils.flop_counter import FlopCounterMode
-    with FlopCounterMode(display=False, custom_mapping=missing_flop_formulas()) as counter:
+    counter = FlopCounterMode(display=False, custom_mapping=missing_flop_formulas())
+    counter.mod_tracker = _TotalOnly()
+    with counter:
         fn()
     return int(counter.get_total_flops())

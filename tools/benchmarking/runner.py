@@ -1,5 +1,6 @@
 """One input size: build every setting, time them alternately, count their FLOPs, profile and
-measure memory as asked; one result row per setting, ratios to the first setting."""
+measure memory as asked; one result row per setting, ratios (time, FLOPs, memory) to the first
+setting."""
 import argparse
 from typing import Dict, List, Tuple
 
@@ -64,7 +65,8 @@ def run_size(args: argparse.Namespace, settings: Dict[str, Setting], size: Tuple
                    ratio=medians[label] / medians[labels[0]], images_per_s=args.batch / medians[label],
                    first_seconds=first.get(label), params=params[label][0], trainable=params[label][1])
         if label in flops:
-            row.update(gflop=flops[label] / 1e9, gflop_per_s=flops[label] / 1e9 / medians[label])
+            row.update(gflop=flops[label] / 1e9, gflop_per_s=flops[label] / 1e9 / medians[label],
+                       flop_ratio=flops[label] / flops[labels[0]])
         if label in memory:
             (peak, call), (peak0, call0) = memory[label], memory[labels[0]]
             row.update(peak_mib=peak, call_mib=call, peak_ratio=peak / peak0, call_ratio=call / call0)

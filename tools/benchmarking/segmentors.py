@@ -1,11 +1,14 @@
 """The segmentor variants' configs (the config's model, with mmseg's stock heads, or with its
-backbone replaced) and a random batch as mmseg's dataloader gives it."""
+backbone replaced; the base configs' ADE20K models on the trunk) and a random batch as mmseg's
+dataloader gives it."""
 import argparse
 import copy
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 
+from .base_models import base_segmentor_cfg
+from .catalogue import BASE_SEGMENTORS
 from .config import load_config
 from .mmseg_baselines import mmseg_neck_cfg, mmseg_vit_cfg
 from .vit import adapter_kwargs, trunk_spec, vit_geometry
@@ -44,15 +47,22 @@ def use_stock_heads(model_cfg: dict) -> None:
 
 
 def segmentor_cfg(args: argparse.Namespace, variant: str, size: Tuple[int, int]) -> dict:
-    """The config's model for ``variant``, at input ``size``, stochastic depth off."""
+    """The config's model for ``variant`` (or its base config's), at input ``size``, stochastic
+    depth off."""
+    if variant in BASE_SEGMENTORS:
+        return base_segmentor_cfg(args, variant, size)
     model = copy.deepcopy(load_config(args).model)  # a ConfigDict: mmseg reads test_cfg.mode
     model.setdefault('data_preprocessor', {})['size'] = tuple(size)
     if variant.startswith(('stock-head', 'mmseg-')):
         use_stock_heads(model)
     if variant in ('segmentor', 'stock-head-segmentor'):
-        model['backbone'].update(drop_path_rate=0.0, img_size=tuple(size))
+        # an EoMTSegmentor config has a network (EoMT / PMT), no backbone
+        vit = model['network'] if 'network' in model else model['backbone']
+        vit.update(drop_path_rate=0.0, img_size=tuple(size))
+        if 'network' in model:
+            vit.update(pretrained=False, checkpoint=None)  # timing needs no weights
         if args.grad_checkpointing:
-            model['backbone']['grad_checkpointing'] = True
+            vit['grad_checkpointing'] = True
         return model
     if model.get('neck'):
         raise ValueError(f"{variant!r} replaces the backbone and adds a neck, but the config "
@@ -71,12 +81,17 @@ def segmentor_cfg(args: argparse.Namespace, variant: str, size: Tuple[int, int])
 
 
 def num_classes_of(model_cfg: dict) -> int:
+    if 'network' in model_cfg:  # EoMTSegmentor
+        return int(model_cfg['network']['num_classes'])
     decode = model_cfg['decode_head']
     return int((decode[0] if isinstance(decode, (list, tuple)) else decode)['num_classes'])
 
 
-def segmentor_batch(model_cfg: dict, batch: int, size: Tuple[int, int]) -> dict:
-    """A batch as mmseg's dataloader gives it: uint8 images and random labels of every class."""
+def segmentor_batch(model_cfg: dict, batch: int, size: Tuple[int, int],
+                    label_classes: Optional[int] = None) -> dict:
+    """A batch as mmseg's dataloader gives it: uint8 images and random labels, every pixel's drawn
+    from every class, or (``label_classes``) from that many classes drawn for each image (the
+    mask losses match the queries to one target mask per class present)."""
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
     h, w = size
@@ -84,7 +99,12 @@ def segmentor_batch(model_cfg: dict, batch: int, size: Tuple[int, int]) -> dict:
     samples = []
     for _ in range(batch):
         sample = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w)))
-        sample.gt_sem_seg = PixelData(data=torch.randint(0, classes, (1, h, w)))
+        if label_classes is None:
+            labels = torch.randint(0, classes, (1, h, w))
+        else:
+            chosen = torch.randperm(classes)[:min(label_classes, classes)]
+            labels = chosen[torch.randint(0, len(chosen), (1, h, w))]
+        sample.gt_sem_seg = PixelData(data=labels)
         samples.append(sample)
     inputs = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8) for _ in range(batch)]
     return dict(inputs=inputs, data_samples=samples)

@@ -20,7 +20,7 @@ def print_table(args: argparse.Namespace, rows: List[dict]) -> None:
     header = f"{'variant':<{width}} {'seconds':>8} {'ratio':>6} {'img/s':>7}"
     show_first = any(r['compiled'] for r in rows) and args.warmup > 0
     header += f" {'first s':>8}" if show_first else ''
-    header += f" {'GFLOP':>9} {'GFLOP/s':>8}" if args.flops else ''
+    header += f" {'GFLOP':>9} {'ratio':>6} {'GFLOP/s':>8}" if args.flops else ''
     header += f" {'params M':>8}"
     memory = 'peak_mib' in rows[0]
     header += f" {'peak MiB':>9} {'ratio':>6} {'call MiB':>9} {'ratio':>6}" if memory else ''
@@ -28,7 +28,7 @@ def print_table(args: argparse.Namespace, rows: List[dict]) -> None:
     for r in rows:
         line = f"{r['label']:<{width}} {r['seconds']:8.3f} {r['ratio']:6.2f} {r['images_per_s']:7.2f}"
         line += f" {r['first_seconds']:8.2f}" if show_first else ''
-        line += f" {r['gflop']:9.1f} {r['gflop_per_s']:8.1f}" if args.flops else ''
+        line += f" {r['gflop']:9.1f} {r['flop_ratio']:6.2f} {r['gflop_per_s']:8.1f}" if args.flops else ''
         line += f" {r['params'] / 1e6:8.2f}"
         if memory:
             line += f" {r['peak_mib']:9.1f} {r['peak_ratio']:6.2f} {r['call_mib']:9.1f} {r['call_ratio']:6.2f}"

@@ -11,6 +11,8 @@ from .catalogue import VARIANTS
 from .config import load_config
 
 ADAPTER_ARCH_BY_WIDTH = {192: 'tiny', 384: 'small', 768: 'base', 1024: 'large'}
+# options of a config's ViT that change the timm model itself (passed on to timm.create_model)
+TIMM_KWARGS = ('depth', 'embed_dim', 'num_heads', 'patch_size')
 
 
 class TrunkSpec(NamedTuple):
@@ -27,20 +29,26 @@ def adapter_arch_model_name(arch: str) -> str:
 
 
 def trunk_spec(args: argparse.Namespace) -> TrunkSpec:
-    """The ViT of the backbone-level variants: ``--model``, or the config backbone's."""
+    """The ViT of the backbone-level variants: ``--model``, or the config backbone's (or its
+    EoMTSegmentor network's)."""
     if args.config is None:
         return TrunkSpec(args.model, None, {})
-    backbone = load_config(args).model['backbone']
+    model = load_config(args).model
+    if 'network' in model:  # EoMTSegmentor: EoMT / PMT on a timm ViT, no backbone
+        network = model['network']
+        return TrunkSpec(network['model_name'], None, {k: network[k] for k in TIMM_KWARGS if k in network})
+    backbone = model['backbone']
     kind = backbone.get('type')
     if kind == 'ViTPyramid':
-        keep = ('norm', 'prefix_tokens', 'stride', 'grid_mapping', 'depth', 'embed_dim', 'num_heads')
+        keep = ('norm', 'prefix_tokens', 'stride', 'grid_mapping') + TIMM_KWARGS
         return TrunkSpec(backbone['model_name'], backbone.get('out_indices'),
                          {k: backbone[k] for k in keep if k in backbone})
     if kind in ('ViTAdapter', 'DINOv3Adapter'):
         name = backbone.get('model_name') or adapter_arch_model_name(backbone['arch'])
         return TrunkSpec(name, None, {})
     raise ValueError(f"the config's backbone is {kind!r}; the benchmark's backbone-level variants "
-                     f"need a ViTPyramid, ViTAdapter or DINOv3Adapter backbone (its model_name is the ViT)")
+                     f"need a ViTPyramid, ViTAdapter or DINOv3Adapter backbone or an EoMTSegmentor "
+                     f"network (its model_name is the ViT)")
 
 
 def vit_geometry(spec: TrunkSpec) -> dict:
