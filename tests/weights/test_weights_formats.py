@@ -102,9 +102,15 @@ def test_checkpoint_with_two_vits_needs_a_prefix(tmp_path):
           **{f'student.backbone.{k}': v for k, v in student.items()}}
     torch.save(sd, tmp_path / 'train.pth')
     with pytest.raises(CheckpointError, match=r"holds 2 ViTs \(patch embeddings under prefixes "
-                                              r"\['student.backbone.', 'teacher.backbone.'\]\); say "
-                                              r"which one with prefix="):
+                                              r"\['student.backbone.', 'teacher.backbone.'\]\); take "
+                                              r"one out with `vitadapter-convert FILE OUT.safetensors "
+                                              r"--prefix PREFIX`"):
         ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'train.pth'))
+    # the advice, followed
+    assert convert_main([str(tmp_path / 'train.pth'), str(tmp_path / 'student.safetensors'),
+                         '--prefix', 'student.backbone.']) == 0
+    pyramid = ViTPyramid(**tiny('vit'), checkpoint=str(tmp_path / 'student.safetensors'))
+    assert trunk_equals(pyramid.trunk, student)
     trunk = TimmViTTrunk(**tiny('vit'))
     report = load_checkpoint(trunk.model, str(tmp_path / 'train.pth'), prefix='teacher.backbone.')
     assert trunk_equals(trunk, teacher)
@@ -166,6 +172,21 @@ def test_strict_loading_of_a_converted_checkpoint(tmp_path):
         ViTPyramid(**tiny('vit'), norm=True, checkpoint=str(tmp_path / 'mmseg.pth'))
     model = ViTPyramid(**tiny('vit'), out_indices=(2,), checkpoint=str(tmp_path / 'mmseg.pth'))
     assert len(model.load_report.missing) == 6 and model.trunk.block_indices == (2,)
+
+
+def test_a_strict_load_that_fails_leaves_the_model_as_it_was(tmp_path):
+    """load_checkpoint(strict=True) refuses before loading: none of the model's tensors changed."""
+    from vitadapter.weights import load_checkpoint
+    sd = {k: v for k, v in timm_vit().state_dict().items() if not k.startswith('blocks.3.')}
+    model = timm_vit()
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(CheckpointError, match="leaves .* of the model's tensors as initialised") as err:
+        load_checkpoint(model, sd, strict=True)
+    assert err.value.report.loaded > 0  # what would have loaded...
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # ... did not
+    report = load_checkpoint(model, sd, strict=False)
+    assert torch.equal(model.state_dict()['blocks.0.attn.qkv.weight'], sd['blocks.0.attn.qkv.weight'])
+    assert any(k.startswith('blocks.3.') for k in report.missing)
 
 
 def test_mae_pretraining_checkpoint(tmp_path):

@@ -168,6 +168,8 @@ def test_hugging_face_parity(tmp_path, kind, saved_as):
                           "state is the feature)")
         assert sorted(keys) == ['pooler.dense.bias', 'pooler.dense.weight']
         assert 'dropped, HF pooler' in str(report)
+    else:  # Dinov2: the mask token, named as HF names it
+        assert report.dropped == {'mask token (masked-image modelling only)': ['embeddings.mask_token']}
     expected_interp = 'timm' if registers else 'bicubic'
     assert report.pos_embed_interp == model.pos_embed_interp == expected_interp
     for x in images((size, size), (5 * patch, 7 * patch)):

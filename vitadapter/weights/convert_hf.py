@@ -81,4 +81,6 @@ def convert_hf_dinov2(state_dict: StateDict) -> Conversion:
     conv.drop_matching(POOLER, r'pooler\.')
     sd = fuse_qkv(conv.state_dict, _QKV, 'blocks.{block}.attn.qkv.{kind}')
     conv.state_dict = rename(sd, HF_DINOV2_RULES)
+    if 'mask_token' in conv.state_dict:
+        conv.dropped[MASK_TOKEN] = ['embeddings.mask_token']
     return conv

@@ -137,7 +137,8 @@ def split_vit(state_dict: StateDict, prefix: Optional[str] = None) -> Tuple[Stat
         if len(found) > 1:
             raise CheckpointError(
                 f"the checkpoint holds {len(found)} ViTs (patch embeddings under prefixes "
-                f"{found}); say which one with prefix= ({CONVERTER} --prefix)")
+                f"{found}); take one out with `{CONVERTER} FILE OUT.safetensors --prefix PREFIX` "
+                f"and load OUT.safetensors (or vitadapter.weights.load_checkpoint(model, FILE, prefix=PREFIX))")
         prefix = found[0] if found else ''
     if not prefix:
         return OrderedDict(state_dict), '', []
@@ -165,7 +166,8 @@ def unknown_layout_error(source: str, state_dict: StateDict, model_name: str) ->
         f"{source}: unknown checkpoint layout for {model_name}, none of its {len(state_dict)} "
         f"tensors fit. Seen: top-level names {seen}; keys {key_patterns(list(state_dict), 8)}. "
         f"Supported layouts: {known}; inside a segmentor or classifier checkpoint too. If the ViT "
-        f"sits under an unusual prefix, pass it with prefix= ({CONVERTER} --prefix)")
+        f"sits under an unusual prefix, take it out with `{CONVERTER} FILE OUT.safetensors --prefix "
+        f"PREFIX` (or vitadapter.weights.load_checkpoint(model, FILE, prefix=PREFIX))")
 
 
 def describe_keys(state_dict: StateDict, limit: int = 8) -> str:

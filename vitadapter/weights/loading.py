@@ -208,6 +208,18 @@ def load_into_timm_model(model: nn.Module, state_dict: Dict[str, torch.Tensor], 
     are missing (before loading anything). The model's filter resizes position and patch
     embeddings to its grid and patch size (bicubic; antialias as ``pos_embed_interp`` says).
     """
+    report, usable, filtered = plan_timm_load(model, state_dict, source, pos_embed_interp, fmt)
+    missing = needed_missing(report.missing)
+    if strict and missing:
+        raise incomplete_error(source, fmt, filtered, model, missing)
+    model.load_state_dict(usable, strict=False)
+    return report
+
+
+def plan_timm_load(model: nn.Module, state_dict: Dict[str, torch.Tensor], source: str,
+                   pos_embed_interp: str, fmt: WeightFormat) -> tuple:
+    """(report, the tensors to load, the filtered state dict): what loading would do, with the
+    model untouched; a shape that does not fit raises :class:`CheckpointError`."""
     original_shapes = {k: tuple(v.shape) for k, v in state_dict.items()}
     state_dict = apply_timm_filter(model, state_dict, pos_embed_interp)
     own = model.state_dict()
@@ -230,12 +242,8 @@ def load_into_timm_model(model: nn.Module, state_dict: Dict[str, torch.Tensor], 
     if wrong:
         raise CheckpointError(f"{source} does not fit {type(model).__name__} (is it for another "
                               f"model size?): {len(wrong)} shape mismatches, e.g. " + '; '.join(wrong[:3]))
-    missing = needed_missing(report.missing)
-    if strict and missing:
-        raise incomplete_error(source, fmt, state_dict, model, missing)
-    model.load_state_dict(usable, strict=False)
     report.loaded = len(usable)
-    return report
+    return report, usable, state_dict
 
 
 CheckpointLike = Union[str, os.PathLike, Checkpoint, Mapping[str, torch.Tensor]]
@@ -284,8 +292,7 @@ def load_checkpoint(model: nn.Module, checkpoint: CheckpointLike, strict: bool =
     conversion.notes += problems
     interp = pos_embed_interp or fmt.pos_embed_interp
     check_interpolation(interp)
-    report = load_into_timm_model(model, conversion.state_dict, ck.source, strict=False,
-                                  pos_embed_interp=interp, fmt=fmt)
+    report, usable, _ = plan_timm_load(model, conversion.state_dict, ck.source, interp, fmt)
     if report.loaded == 0:
         if fmt is UNKNOWN:
             raise unknown_layout_error(ck.source, ck.state_dict, type(model).__name__)
@@ -298,10 +305,11 @@ def load_checkpoint(model: nn.Module, checkpoint: CheckpointLike, strict: bool =
     report.dropped.update(conversion.dropped)
     report.notes += conversion.notes + config_notes(ck.hf_config, model)
     missing = needed_missing(report.missing, optional)
-    if strict and missing:
+    if strict and missing:  # refused before anything is loaded: the model stays as it was
         error = incomplete_error(ck.source, fmt, vit, model, missing)
         error.report = report
         raise error
+    model.load_state_dict(usable, strict=False)
     return report
 
 
