@@ -8,8 +8,10 @@ IndicesT = Union[int, Sequence[int]]
 
 
 def evenly_spaced_blocks(num_blocks: int, count: int) -> List[int]:
-    """The last block of each of ``count`` equal groups: 12 blocks, 4 outputs -> [2, 5, 8, 11]."""
-    return [num_blocks * (i + 1) // count - 1 for i in range(min(count, num_blocks))]
+    """The last block of each of ``count`` equal groups: 12 blocks, 4 outputs -> [2, 5, 8, 11];
+    fewer blocks than outputs: every block (2 blocks, 4 outputs -> [0, 1])."""
+    count = min(count, num_blocks)
+    return [num_blocks * (i + 1) // count - 1 for i in range(count)]
 
 
 def resolve_out_indices(out_indices: Optional[IndicesT], num_blocks: int,
