@@ -164,8 +164,10 @@ def test_mask_annealing_follows_the_authors_windows():
     assert halfway == pytest.approx(0.5 ** 0.9, rel=1e-12)
     assert schedule.probabilities(32600) == [0.0] * 4
     assert annealed_probability(5, 0, 10, power=1.0) == 0.5
-    evenly = MaskAnnealing.evenly(4, 32600)
+    evenly = MaskAnnealing.evenly(4, 40000)  # the authors' ADE20K windows
     assert (evenly.starts, evenly.ends) == ([6520, 13040, 19560, 26080], [13040, 19560, 26080, 32600])
+    camvid = MaskAnnealing.evenly(2, 1000)  # configs/eomt/eomt_vit-t16-scratch_1xb8-1000it_camvid-176x176.py
+    assert (camvid.starts, camvid.ends) == ([163, 489], [489, 815])
     with pytest.raises(ValueError, match=r'windows \[3\] end at \[32600\], after the schedule.s 30000 iterations'):
         MaskAnnealing([6520, 13040, 19560, 26080], [13040, 19560, 26080, 32600], max_iters=30000)
     with pytest.raises(ValueError, match='empty or negative'):

@@ -133,8 +133,8 @@ class ViTAdapter(AdapterBackbone):
         super().__init__()
         for removed in ('injectors', 'trunk_layers'):
             if removed in model_kwargs:
-                raise TypeError(f"ViTAdapter({removed}=...): DINOv3's extractor-only adapter is its "
-                                f"own class now: DINOv3Adapter(model_name=..., trunk_layers=[...])")
+                raise TypeError(f"ViTAdapter takes no {removed}=: DINOv3's extractor-only adapter "
+                                f"(on a frozen trunk) is DINOv3Adapter(model_name=..., trunk_layers=[...])")
         settings = adapter_settings('ViTAdapter', ARCHS, DEFAULTS, arch, model_name=model_name,
                                     deform_num_heads=deform_num_heads, deform_ratio=deform_ratio,
                                     drop_path_rate=drop_path_rate)
