@@ -31,7 +31,7 @@ DEFAULT_CONFIG = os.path.join(ROOT, 'configs', 'vitpyramid',
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--config', default=DEFAULT_CONFIG, help='a segmentor config with an FSDP strategy')
     p.add_argument('--procs', type=int, default=2, help='processes (ranks) per strategy')
     p.add_argument('--size', type=int, nargs=2, default=(512, 512), metavar=('H', 'W'))

@@ -26,7 +26,7 @@ def class_counts(folder: str, num_classes: int) -> np.ndarray:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--data-root', required=True)
     parser.add_argument('--num-classes', type=int, required=True)
     args = parser.parse_args(argv)

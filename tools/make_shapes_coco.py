@@ -12,7 +12,7 @@ from vitadapter.data import make_shapes_coco
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('out', help='output folder (created)')
     parser.add_argument('--train', type=int, default=240, help='training images')
     parser.add_argument('--val', type=int, default=60, help='validation images')

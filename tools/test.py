@@ -1,7 +1,7 @@
 """Evaluate a trained segmentor (mmseg's command-line conventions).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--data-root DIR] [--out DIR]
-                         [--cfg-options key=value ...] [--launcher none|pytorch|slurm]
+                         [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
 
 Prints the per-class IoU table and mIoU through mmengine's logger; ``--out`` also saves the
 predicted label maps as PNG files.

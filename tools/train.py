@@ -1,7 +1,7 @@
 """Train a segmentor from an mmseg config (mmseg's command-line conventions).
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--data-root DIR]
-                          [--cfg-options key=value ...] [--launcher none|pytorch|slurm]
+                          [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
     bash tools/dist_train.sh CONFIG NUM_PROCS [same options]     # DDP with torchrun
 
 ``--resume`` alone resumes from the newest complete checkpoint in the work dir (one a killed run

@@ -84,7 +84,7 @@ def predict(args) -> Image.Image:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('mode', choices=['features', 'predict'])
     parser.add_argument('--model', default='vit_small_patch16_224', help='timm name (features)')
     parser.add_argument('--config', help='mmseg config (a trained segmentor with --checkpoint)')

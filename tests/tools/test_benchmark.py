@@ -377,3 +377,18 @@ def test_torch_compile_matches_eager(capsys):
                            '--no-flops'])
     assert [r['label'] for r in rows] == ['trunk', 'trunk[compiled]']
     assert 'first s' in capsys.readouterr().out
+
+
+def test_onnx_comparison_writes_its_json(tmp_path, capsys, monkeypatch):
+    """--onnx --json: the comparison with the machine (the export and its parity: tests/export)."""
+    import benchmarking.onnx
+    measured = dict(config=DEMO_CONFIG, size=[64, 64], torch_s=0.02, onnxruntime_s=0.01, ratio=0.5,
+                    max_rel_error=1e-7)
+    monkeypatch.setattr(benchmarking.onnx, 'run_onnx_comparison', lambda args: dict(measured))
+    path = tmp_path / 'onnx.json'
+    main(['--config', DEMO_CONFIG, '--onnx', '--size', '64', '64', *FAST, '--json', str(path)])
+    result = json.loads(path.read_text())
+    assert result['machine']['logical_cpus'] >= 1 and result['onnx'] == measured
+    with pytest.raises(SystemExit):
+        parse_args(['--config', DEMO_CONFIG, '--onnx', '--csv', str(tmp_path / 'x.csv')])
+    assert '--csv and --plot are for timing tables' in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """tools/info.py (vitadapter-info) and tools/visualize.py."""
 import os
+import re
 import subprocess
 import sys
 
@@ -128,6 +129,15 @@ def test_visualize_prediction_of_a_trained_segmentor(tmp_path):
     demo = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'demo.py'), '--iters', '20',
                            '--work-dir', str(tmp_path)], capture_output=True, text=True)
     assert demo.returncode == 0, demo.stderr[-2000:]
+    # the console: the pyramid, progress, the per-class table and the metrics; mmengine's lines
+    # (the config dump first) are in the log file it names, and no third-party notice is shown
+    shown = demo.stdout + demo.stderr
+    assert 'p5 ' in demo.stdout and 'iteration   20/20' in demo.stdout and '|   Class    |' in demo.stdout
+    assert 'mmengine - INFO' not in shown and 'Config:' not in shown and 'Warning' not in shown, shown[-3000:]
+    log_file = re.search(r"the whole log: (\S+);", demo.stdout).group(1)
+    with open(log_file) as f:
+        logged = f.read()
+    assert 'Config:' in logged and 'Iter(train) [20/20]' in logged
     cfg = os.path.join(ROOT, 'configs', 'demo', 'upernet_vit-t16_1xb8-400it_shapes-96x96.py')
     image = tmp_path / 'shapes' / 'img_dir' / 'val' / '0000.png'
     label = tmp_path / 'shapes' / 'ann_dir' / 'val' / '0000.png'

@@ -11,7 +11,7 @@ from .catalogue import (ALL_VARIANTS, CONFIG_VARIANTS, DEFAULT_CONFIG_VARIANTS, 
 from .eomt import DEFAULT_TRAIN_MASK_PROBABILITY
 from .eomt_figures import EOMT_FIGURES_BATCH, EOMT_FIGURES_LABEL_CLASSES, VIT_B, VIT_S, run_eomt_figures
 from .eomt_figures import RUNS as EOMT_FIGURE_RUNS
-from .files import write_csv, write_json
+from .files import write_csv, write_json, write_onnx_json
 from .machine import describe, machine_record
 from .plot import write_plot
 from .runner import run_size
@@ -132,6 +132,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> arg
             code_dirs(args.official_adapter_dir)
         except (ValueError, FileNotFoundError) as err:
             parser.error(str(err))
+    if args.onnx and (args.csv or args.plot):
+        parser.error('--onnx writes its one comparison with --json; --csv and --plot are for timing tables')
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         parser.error('--device cuda but torch sees no GPU')
     if args.compile != 'off' and args.warmup < 1:
@@ -178,16 +180,19 @@ def main(argv=None) -> List[dict]:
         torch.set_num_threads(args.threads)
     machine = machine_record(args.device)
     print(describe(machine))
+    extra = {}
     if args.onnx:
         from .onnx import run_onnx_comparison
-        return [run_onnx_comparison(args)]
-    extra = {}
-    if args.eomt_figures:
+        rows = [run_onnx_comparison(args)]
+    elif args.eomt_figures:
         rows, extra['figures'] = run_eomt_figures(args, run_tables)
     else:
         rows = run_tables(args)
-    print_profiles(rows)
-    if args.json:
+    if not args.onnx:
+        print_profiles(rows)
+    if args.json and args.onnx:
+        write_onnx_json(args.json, args, rows[0], machine)
+    elif args.json:
         write_json(args.json, args, rows, machine, extra)
     if args.csv:
         write_csv(args.csv, rows)

@@ -32,6 +32,14 @@ def write_json(path: str, args: argparse.Namespace, rows: List[dict], machine: d
         json.dump(result, f, indent=2, default=str)
 
 
+def write_onnx_json(path: str, args: argparse.Namespace, result: dict, machine: dict) -> None:
+    """``--onnx``: the options, the ``machine`` record and the comparison (``torch_s``,
+    ``onnxruntime_s``, ``ratio``, ``max_rel_error``)."""
+    options = {k: v for k, v in vars(args).items() if k not in ('json', 'csv', 'plot')}
+    with open(path, 'w') as f:
+        json.dump(dict(options, machine=machine, onnx=result), f, indent=2, default=str)
+
+
 def write_csv(path: str, rows: List[dict]) -> None:
     """One line per size and variant, the columns of ``CSV_FIELDS``."""
     with open(path, 'w', newline='') as f:
