@@ -164,7 +164,8 @@ def test_hugging_face_dinov3_in_a_pyramid_and_converted(tmp_path, capsys):
     assert via_file.load_report.format == 'timm'
     reference = direct.model.state_dict()
     assert all(torch.equal(v, reference[k]) for k, v in via_file.model.state_dict().items())
-    assert torch.equal(direct.model.blocks[0].attn.q_bias, hf.layer[0].attention.q_proj.bias)
+    blocks = hf.model.layer if hasattr(hf, 'model') else hf.layer  # transformers 5 / 4.x
+    assert torch.equal(direct.model.blocks[0].attn.q_bias, blocks[0].attention.q_proj.bias)
     # what config.json says and the weights cannot: another RoPE base
     build_hf_dinov3('mlp', rope_theta=50.0).save_pretrained(tmp_path / 'theta')
     notes = trunk('vit_small_patch16_dinov3_qkvb', str(tmp_path / 'theta')).load_report.notes
@@ -465,7 +466,9 @@ def test_hugging_face_dinov2_swiglu_parity(tmp_path):
     """HF Dinov2 with SwiGLU FFNs (DINOv2 giant: mlp.weights_in/weights_out) -> timm's packed SwiGLU."""
     hf = build_hf('dinov2', use_swiglu_ffn=True)
     hf.save_pretrained(tmp_path)
-    hidden = hf.encoder.layer[0].mlp.weights_out.weight.shape[1]  # (int(256 * 2/3) + 7) // 8 * 8 = 176
+    mlp = hf.encoder.layer[0].mlp
+    out = mlp.down_proj if hasattr(mlp, 'down_proj') else mlp.weights_out  # transformers 5 / 4.x
+    hidden = out.weight.shape[1]  # (int(256 * 2/3) + 7) // 8 * 8 = 176
     model = TimmViTTrunk('vit_giant_patch14_dinov2', **TINY3, img_size=56, out_indices=BLOCKS,
                          checkpoint=str(tmp_path), mlp_ratio=2 * hidden / 64).eval()
     report = model.load_report

@@ -10,6 +10,7 @@ float32 rounding.
 """
 import contextlib
 import math
+import re
 
 import pytest
 import timm
@@ -180,6 +181,56 @@ def test_hugging_face_parity(tmp_path, kind, saved_as):
         if registers:
             assert rel_error(ours.register_tokens, regs) <= tol
         assert rel_error(trunk_outputs(normed, x).maps[-1:], [last]) <= tol
+
+
+def transformers5_names(state_dict: dict) -> dict:
+    """A 4.x ViTModel / Dinov2 state dict in the names transformers 5 gives it in memory (written
+    from transformers 5's modules, independently of vitadapter's renaming); a 5.x one unchanged."""
+    blocks = 'layers' if any('layernorm_before' in k for k in state_dict) else 'encoder.layer'  # ViTModel
+    rules = [(r'encoder\.layer\.(\d+)\.attention\.attention\.(q|k|v)[a-z]*\.', blocks + r'.\1.attention.\2_proj.'),
+             (r'encoder\.layer\.(\d+)\.attention\.output\.dense\.', blocks + r'.\1.attention.o_proj.'),
+             (r'encoder\.layer\.(\d+)\.intermediate\.dense\.', r'layers.\1.mlp.fc1.'),
+             (r'encoder\.layer\.(\d+)\.output\.dense\.', r'layers.\1.mlp.fc2.'),
+             (r'encoder\.layer\.(\d+)\.(layernorm_before|layernorm_after)\.', r'layers.\1.\2.'),
+             (r'(encoder\.layer\.\d+\.mlp\.)weights_out\.', r'\1down_proj.')]
+    out = {}
+    for key, value in state_dict.items():
+        swiglu = re.match(r'(encoder\.layer\.\d+\.mlp\.)weights_in\.(weight|bias)$', key)
+        if swiglu:  # the gate and up projections, the first half gated
+            out[f'{swiglu[1]}gate_proj.{swiglu[2]}'], out[f'{swiglu[1]}up_proj.{swiglu[2]}'] = value.chunk(2)
+            continue
+        for pattern, replacement in rules:
+            key, n = re.subn('^' + pattern, replacement, key)
+            if n:
+                break
+        out[key] = value
+    return out
+
+
+@pytest.mark.parametrize('kind,overrides', [('vit', {}), ('dinov2', {}), ('dinov2_reg', {}),
+                                            ('dinov2', dict(use_swiglu_ffn=True))],
+                         ids=['vit', 'dinov2', 'dinov2_reg', 'dinov2_swiglu'])
+def test_transformers_5_in_memory_names_load_like_saved_ones(tmp_path, kind, overrides):
+    """torch.save(model.state_dict()) under transformers 5 keeps its in-memory names
+    (layers.N.attention.q_proj, mlp.gate_proj...), save_pretrained the 4.x ones: both load the
+    same tensors."""
+    hf = build_hf(kind, **overrides)
+    hf.save_pretrained(tmp_path / 'hf')
+    v5 = transformers5_names(hf.state_dict())
+    assert any(re.search(r'\.[qkv]_proj\.', k) for k in v5)
+    torch.save(v5, tmp_path / 'v5.pth')
+    _, _, kwargs, name, _, _ = HF[kind]
+    extra = {}
+    if overrides:  # SwiGLU: timm's giant DINOv2, its MLP width from the checkpoint
+        name = 'vit_giant_patch14_dinov2'
+        extra = dict(mlp_ratio=2 * v5['encoder.layer.0.mlp.down_proj.weight'].shape[1] / 64)
+    common = dict(img_size=kwargs['image_size'], out_indices=BLOCKS, **extra)
+    saved = vit_trunk(name, **common, checkpoint=str(tmp_path / 'hf'))
+    in_memory = vit_trunk(name, **common, checkpoint=str(tmp_path / 'v5.pth'))
+    assert in_memory.load_report.format == saved.load_report.format
+    assert not in_memory.load_report.missing and not in_memory.load_report.unexpected
+    for (key, a), b in zip(saved.state_dict().items(), in_memory.state_dict().values()):
+        assert torch.equal(a, b), key
 
 
 @pytest.mark.parametrize('kind', ['vit', 'dinov2'])

@@ -13,8 +13,14 @@ HF stores separate q/k/v projections and its own names (``embeddings.*``, ``enco
 HF's ``pooler`` (dense + tanh on the class token, part of ``ViTModel``) was never pretrained in
 these checkpoints and is no part of the trunk: it is dropped and reported. The class token's
 hidden state is the feature. ``mask_token`` is only used for masked-image modelling.
-A ``vit.`` / ``dinov2.`` prefix (``*ForImageClassification``) is removed before conversion.
+A ``vit.`` / ``dinov2.`` prefix (``*ForImageClassification``) is removed before conversion, and
+a transformers-5 state dict (its in-memory names: ``layers.N.attention.q_proj``...) is read as
+the 4.x names that save_pretrained writes.
 """
+import re
+
+import torch
+
 from .renaming import MASK_TOKEN, Conversion, StateDict, fuse_qkv, rename
 
 POOLER = "HF pooler (dense + tanh, never pretrained; the class token's hidden state is the feature)"
@@ -53,6 +59,45 @@ HF_DINOV2_RULES = (
 )
 
 
+# transformers 5 names modules differently in memory (state_dict(), and so torch.save) from what
+# save_pretrained writes (the 4.x names, which the published checkpoints have): renamed back here.
+_V5_QKV = {'q': 'query', 'k': 'key', 'v': 'value'}
+_V5_RULES = (
+    (r'(?:encoder\.layer|layers)\.(\d+)\.attention\.([qkv])_proj\.',
+     lambda m: f"encoder.layer.{m[1]}.attention.attention.{_V5_QKV[m[2]]}."),
+    (r'(?:encoder\.layer|layers)\.(\d+)\.attention\.o_proj\.', r'encoder.layer.\1.attention.output.dense.'),
+    (r'layers\.(\d+)\.(layernorm_before|layernorm_after)\.', r'encoder.layer.\1.\2.'),
+    (r'layers\.(\d+)\.mlp\.fc1\.', r'encoder.layer.\1.intermediate.dense.'),  # ViTModel's MLP
+    (r'layers\.(\d+)\.mlp\.fc2\.', r'encoder.layer.\1.output.dense.'),
+    (r'encoder\.layer\.(\d+)\.mlp\.down_proj\.', r'encoder.layer.\1.mlp.weights_out.'),  # Dinov2 SwiGLU
+)
+_V5_KEY = re.compile(r'(?:encoder\.layer|layers)\.\d+\.(attention\.[qkvo]_proj|mlp\.(gate|up|down)_proj)\.'
+                     r'|layers\.\d+\.layernorm_before\.')
+
+
+def legacy_hf_names(state_dict: StateDict) -> StateDict:
+    """A transformers-5 in-memory ViTModel / Dinov2 state dict in the names save_pretrained
+    writes (4.x); SwiGLU's separate gate and up projections packed into ``weights_in`` as
+    Dinov2SwiGLUFFN reads it (the first half gated). Other state dicts come back unchanged."""
+    if not any(_V5_KEY.match(k) for k in state_dict):
+        return state_dict
+    out = {}
+    for key, value in state_dict.items():
+        match = re.match(r'encoder\.layer\.(\d+)\.mlp\.(gate|up)_proj\.(weight|bias)$', key)
+        if match:
+            if match[2] == 'gate':
+                up = state_dict[f'encoder.layer.{match[1]}.mlp.up_proj.{match[3]}']
+                out[f'encoder.layer.{match[1]}.mlp.weights_in.{match[3]}'] = torch.cat([value, up])
+            continue
+        for pattern, replacement in _V5_RULES:
+            renamed, n = re.subn('^' + pattern, replacement, key)
+            if n:
+                key = renamed
+                break
+        out[key] = value
+    return out
+
+
 def strip_task_prefix(state_dict: StateDict, prefixes=('vit.', 'dinov2.')) -> StateDict:
     """``vit.embeddings...`` (ViTForImageClassification) -> ``embeddings...``."""
     for prefix in prefixes:
@@ -63,7 +108,7 @@ def strip_task_prefix(state_dict: StateDict, prefixes=('vit.', 'dinov2.')) -> St
 
 def convert_hf_vit(state_dict: StateDict) -> Conversion:
     """HF ``ViTModel`` -> timm ``vit_*`` layout; pooler and mask token dropped."""
-    conv = Conversion(strip_task_prefix(state_dict))
+    conv = Conversion(legacy_hf_names(strip_task_prefix(state_dict)))
     conv.drop_matching(POOLER, r'pooler\.')
     conv.drop(MASK_TOKEN, ['embeddings.mask_token'])
     sd = fuse_qkv(conv.state_dict, _QKV, 'blocks.{block}.attn.qkv.{kind}')
@@ -77,7 +122,7 @@ def convert_hf_dinov2(state_dict: StateDict) -> Conversion:
     ``mask_token`` stays: timm recognises the DINOv2 layout by it (and then removes it); it is
     recorded as dropped.
     """
-    conv = Conversion(strip_task_prefix(state_dict))
+    conv = Conversion(legacy_hf_names(strip_task_prefix(state_dict)))
     conv.drop_matching(POOLER, r'pooler\.')
     sd = fuse_qkv(conv.state_dict, _QKV, 'blocks.{block}.attn.qkv.{kind}')
     conv.state_dict = rename(sd, HF_DINOV2_RULES)

@@ -83,7 +83,7 @@ FORMATS: Tuple[WeightFormat, ...] = (
                  _any_match(_HF_LAYER + r'(layer_scale1\.lambda1|norm1\.weight)'),
                  convert_hf_dinov2, 'bicubic', shell=dinov2_shell),
     WeightFormat('hf-vit', 'Hugging Face ViTModel',
-                 _any_match(_HF_LAYER + r'layernorm_before\.weight'), convert_hf_vit, 'bicubic'),
+                 _any_match(r'(encoder\.layer|layers)\.\d+\.layernorm_before\.weight'), convert_hf_vit, 'bicubic'),
     WeightFormat('mmseg-vit', 'mmsegmentation VisionTransformer',
                  _any_match(r'layers\.\d+\.attn\.attn\.in_proj_weight'), convert_openmmlab_vit, 'bicubic'),
     WeightFormat('mmpretrain-vit', 'mmpretrain VisionTransformer (or mmseg BEiT)',
