@@ -18,12 +18,16 @@ setup(
     package_data={"vitadapter": ["assets/*.jpg"]},
     # The core: torch + timm (+ safetensors). Exact tested versions: tools/constraints*.txt.
     install_requires=[
-        "torch>=2.1",
+        # tested at both ends (CI's core lanes): 2.6.0 and 2.14.1 (torch 2.15 has no torchvision
+        # yet). 2.6 is the first with torch.serialization.get_unsafe_globals_in_checkpoint, which
+        # safe reading of pickled checkpoints needs.
+        "torch>=2.6,<2.15",
         "torchvision",  # timm imports it
         # tested at both ends (CI): 1.0.16 is the first whose forward_intermediates honours grad
-        # checkpointing; the trunk replaces timm's VisionTransformer._pos_embed on the instance
-        # (tests/test_trunk_parity.py checks that it still equals timm's own)
+        # checkpointing (the models the block API does not run; tests/trunk/test_trunk_parity.py
+        # checks the block API against timm's own forward); 1.0.20 brings DINOv3
         "timm>=1.0.16,<=1.0.31",
+        "packaging",  # version comparisons
         "safetensors",
         "numpy",
         "pillow",
@@ -58,12 +62,15 @@ setup(
         ],
         "test": [
             "pytest",
-            # parity tests build the original implementations of the weights we convert
-            "transformers==4.57.6",
+            "pyyaml",  # tests/test_model_zoo.py reads the metafiles
+            # parity tests build the original implementations of the weights we convert; tested at
+            # both ends (CI): 4.57.6 (pinned in tools/constraints*.txt) and 5.25.0
+            "transformers>=4.57,<=5.25",
         ],
     },
     entry_points={"console_scripts": ["vitadapter-info = vitadapter.info:main",
                                       "vitadapter-convert = vitadapter.convert:main"]},
+    license="Apache-2.0",
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Image Recognition",

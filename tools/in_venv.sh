@@ -14,8 +14,11 @@
 #                                      ops and caps mmcv < 2.2, which PyPI has only as source: the
 #                                      first set-up compiles it (~30 min on 2 cores), once per machine.
 #   core               .venv-core/     the core only: torch + timm + safetensors (no mm* package).
-#                                      With VITADAPTER_TIMM=X.Y.Z: .venv-core-timmX.Y.Z/ with that timm
-#                                      instead of the pinned one (CI tests the oldest supported).
+#                                      Versions other than the pinned ones, each in a folder of its
+#                                      own (CI tests the oldest and newest supported):
+#                                      VITADAPTER_TIMM=X.Y.Z (.venv-core-timmX.Y.Z/),
+#                                      VITADAPTER_TORCH=X.Y.Z with VITADAPTER_TORCHVISION=A.B.C
+#                                      (-torchX.Y.Z), VITADAPTER_TRANSFORMERS=X.Y.Z (-transformersX.Y.Z).
 #
 # What the set-up does, and why (each line is a trap somebody fell into):
 # * torch and torchvision are a matching CUDA pair from PyPI. The CPU-only torch that a local
@@ -35,7 +38,7 @@ STACK="${VITADAPTER_STACK:-onedl}"
 case "$STACK" in
     onedl) VENV="$ROOT/.venv"; CONSTRAINTS="$ROOT/tools/constraints.txt" ;;
     upstream) VENV="$ROOT/.venv-upstream"; CONSTRAINTS="$ROOT/tools/constraints-upstream.txt" ;;
-    core) VENV="$ROOT/.venv-core${VITADAPTER_TIMM:+-timm$VITADAPTER_TIMM}"
+    core) VENV="$ROOT/.venv-core${VITADAPTER_TIMM:+-timm$VITADAPTER_TIMM}${VITADAPTER_TORCH:+-torch$VITADAPTER_TORCH}${VITADAPTER_TRANSFORMERS:+-transformers$VITADAPTER_TRANSFORMERS}"
           CONSTRAINTS="$ROOT/tools/constraints.txt" ;;
     *) echo "VITADAPTER_STACK=$STACK: choose onedl (default), upstream or core" >&2; exit 2 ;;
 esac
@@ -46,7 +49,8 @@ STAMP="$VENV/.vitadapter-setup"
 log() { echo "[in_venv:$STACK] $*" >&2; }
 
 want_stamp() {
-    { cat "$CONSTRAINTS" "$ROOT/setup.py" "${BASH_SOURCE[0]}"; echo "${VITADAPTER_TIMM:-}"; } \
+    { cat "$CONSTRAINTS" "$ROOT/setup.py" "${BASH_SOURCE[0]}"
+      echo "${VITADAPTER_TIMM:-} ${VITADAPTER_TORCH:-} ${VITADAPTER_TORCHVISION:-} ${VITADAPTER_TRANSFORMERS:-}"; } \
         | sha256sum | cut -d' ' -f1
 }
 
@@ -57,9 +61,28 @@ setup_venv() {
         "$PYTHON_FOR_VENV" -m venv "$VENV"
     fi
     local py="$VENV/bin/python"
-    if [ -n "${VITADAPTER_TIMM:-}" ]; then  # the pinned timm replaced by the asked one
-        grep -v '^timm==' "$CONSTRAINTS" > "$VENV/constraints.txt"
-        echo "timm==$VITADAPTER_TIMM" >> "$VENV/constraints.txt"
+    if [ -n "${VITADAPTER_TORCH:-}" ] && [ -z "${VITADAPTER_TORCHVISION:-}" ]; then
+        log "VITADAPTER_TORCH=$VITADAPTER_TORCH needs the matching VITADAPTER_TORCHVISION"; exit 2
+    fi
+    local pins=() name
+    [ -n "${VITADAPTER_TIMM:-}" ] && pins+=("timm==$VITADAPTER_TIMM")
+    [ -n "${VITADAPTER_TORCH:-}" ] && pins+=("torch==$VITADAPTER_TORCH" "torchvision==$VITADAPTER_TORCHVISION")
+    [ -n "${VITADAPTER_TRANSFORMERS:-}" ] && pins+=("transformers==$VITADAPTER_TRANSFORMERS")
+    if [ "${#pins[@]}" -gt 0 ]; then  # the pinned versions replaced by the asked ones
+        cp "$CONSTRAINTS" "$VENV/constraints.txt"
+        for pin in "${pins[@]}"; do
+            name="${pin%%==*}"
+            grep -v -i "^$name==" "$VENV/constraints.txt" > "$VENV/constraints.tmp"
+            echo "$pin" >> "$VENV/constraints.tmp"
+            mv "$VENV/constraints.tmp" "$VENV/constraints.txt"
+        done
+        if [ -n "${VITADAPTER_TORCH:-}${VITADAPTER_TRANSFORMERS:-}" ]; then
+            # the rest of the pins were resolved for the pinned torch and transformers: let pip
+            # choose what these versions need (huggingface_hub, tokenizers, the CUDA wheels)
+            grep -E -i "^(timm|torch|torchvision|transformers|safetensors|numpy|pillow|scipy|pytest)==" \
+                "$VENV/constraints.txt" > "$VENV/constraints.tmp"
+            mv "$VENV/constraints.tmp" "$VENV/constraints.txt"
+        fi
         CONSTRAINTS="$VENV/constraints.txt"
     fi
     # pip with the package index only: no local wheel folders (they may hold torch's +cpu twin)
@@ -78,11 +101,14 @@ setup_venv() {
     "$py" - <<'PY'
 import sys
 import torch, torchvision
-suffix = lambda v: v.partition("+")[2]  # "2.13.0+cu130" -> "cu130"
-if suffix(torch.__version__) in ("", "cpu") or suffix(torch.__version__) != suffix(torchvision.__version__):
+# "2.13.0+cu130" -> "cu13": the CUDA major version (PyPI's 2.14.1 is cu130, its torchvision 0.29.2
+# cu132; PyPI's older pairs carry no tag at all)
+cuda_major = lambda v: v.partition("+")[2][:4]
+if "+cpu" in torch.__version__ or cuda_major(torch.__version__) != cuda_major(torchvision.__version__):
     sys.exit(f"torch {torch.__version__} and torchvision {torchvision.__version__} are not a "
              "matching CUDA pair: remove the environment's folder and run again")
-import torchvision.ops  # the import that fails when the pair does not match
+import torchvision.ops  # fails (or the call below does) when the pair does not match
+torchvision.ops.nms(torch.tensor([[0.0, 0.0, 1.0, 1.0]]), torch.tensor([1.0]), 0.5)
 print(f"[in_venv] torch {torch.__version__} cuda {torch.version.cuda}, "
       f"torchvision {torchvision.__version__}", file=sys.stderr)
 PY
@@ -124,7 +150,11 @@ PY
             # BLIP models, written for transformers < 4.40 (TypeError at `import mmseg.models`
             # through mmdet). The mmpretrain parity test runs on the default stack.
             "$py" -m pip uninstall -y -q mmpretrain 2>/dev/null || true
-            check='import timm, mmcv.ops, mmseg.models, mmdet.models, mmengine, vitadapter.engine'
+            # openmim, for `mim train mmsegmentation CONFIG`: it imports pkg_resources (setuptools
+            # < 82, pinned here) and finds mmseg by its distribution name, mmsegmentation; on the
+            # default stack neither holds (setuptools 84, onedl-mmsegmentation), so it is not there
+            "${pip[@]}" -q openmim
+            check='import timm, mmcv.ops, mmseg.models, mmdet.models, mmengine, vitadapter.engine, mim'
             ;;
     esac
     "$py" -c "$check" || { log "import check failed: $check"; exit 1; }

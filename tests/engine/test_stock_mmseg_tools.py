@@ -4,6 +4,7 @@ unchanged, on the CamVid config with the real data in ../shared (skipped where i
 Every other config is built the stock way (``Config.fromfile`` + ``MODELS.build``, no vitadapter
 pre-processing) in tests/test_configs.py.
 """
+import importlib.util
 import os
 import subprocess
 import sys
@@ -72,3 +73,30 @@ def camvid_scores(pred_dir, label_dir, num_classes=11):
     with np.errstate(invalid='ignore', divide='ignore'):
         iou = intersect / union
     return 100 * float(np.nanmean(iou)), 100 * correct / total
+
+
+HAS_MIM = importlib.util.find_spec('mim') is not None
+
+
+@pytest.mark.skipif(not HAS_MIM, reason="openmim is installed on the upstream stack only (it needs pkg_resources "
+                                        "and the distribution name mmsegmentation, which the fork lacks)")
+def test_mim_trains_and_tests_a_config(tmp_path, shapes_root):
+    """`mim train mmsegmentation CONFIG` and `mim test`, as the README says, on the demo config
+    pointed at the generated shapes set (2 iterations)."""
+    config = os.path.join(ROOT, 'configs', 'demo', 'upernet_vit-t16_1xb8-400it_shapes-96x96.py')
+    data = [f'{loader}.dataset.data_root={shapes_root}' for loader in
+            ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    mim = [sys.executable, '-m', 'mim']
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    work = tmp_path / 'work'
+    out = subprocess.run(mim + ['train', 'mmsegmentation', config, '--work-dir', str(work), '--cfg-options',
+                                'train_cfg.max_iters=2', 'train_cfg.val_interval=2', 'train_dataloader.batch_size=2',
+                                'default_hooks.checkpoint.interval=2', *data],
+                         capture_output=True, text=True, cwd=ROOT, env=env)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    assert (work / 'iter_2.pth').is_file(), os.listdir(work)
+    out = subprocess.run(mim + ['test', 'mmsegmentation', config, '--checkpoint', str(work / 'iter_2.pth'),
+                                '--work-dir', str(tmp_path / 'test'), '--cfg-options', *data],
+                         capture_output=True, text=True, cwd=ROOT, env=env)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    assert 'mIoU:' in out.stdout + out.stderr

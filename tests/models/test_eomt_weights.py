@@ -43,14 +43,15 @@ from vitadapter.models.eomt_checkpoint import (LOSS_WEIGHTS, NORMALISATION, dete
                                                eomt_from_hf, eomt_kwargs_from_hf_config,
                                                load_eomt_checkpoint, read_eomt_checkpoint)
 
-from conftest import rel_error
+from conftest import HAS_TIMM_DINOV3, rel_error
 
 transformers = pytest.importorskip('transformers')
 HAS_DINOV3_VIT = hasattr(transformers, 'DINOv3ViTConfig')  # transformers >= 4.56
 HAS_EOMT_DINOV3 = hasattr(transformers, 'EomtDinov3ForUniversalSegmentation')  # transformers >= 5
-requires_dinov3_vit = pytest.mark.skipif(not HAS_DINOV3_VIT, reason='transformers has no DINOv3ViTModel (< 4.56)')
+requires_dinov3_vit = pytest.mark.skipif(
+    not (HAS_DINOV3_VIT and HAS_TIMM_DINOV3), reason='needs transformers >= 4.56 (DINOv3ViTModel) and timm >= 1.0.20')
 requires_eomt_dinov3 = pytest.mark.skipif(
-    not HAS_EOMT_DINOV3, reason=f'transformers {transformers.__version__} has no EomtDinov3ForUniversalSegmentation '
+    not (HAS_EOMT_DINOV3 and HAS_TIMM_DINOV3), reason='timm < 1.0.20 has no DINOv3, or ' + f'transformers {transformers.__version__} has no EomtDinov3ForUniversalSegmentation '
                                 f'(it came with transformers 5)')
 
 # float64 on both sides; the implementations differ only in the order of operations (one fused qkv
