@@ -32,7 +32,7 @@ MARKERS = {
     'stack': 'its result depends on the installed mm* stack (mmseg/mmengine/mmcv/mmdet): the '
              'upstream CI lane runs these on OpenMMLab\'s releases',
     'slow': 'a multi-process or long run that proves something the quick tests cannot: left out '
-            'of the README test command (-m "not slow"), run by the upstream CI lane',
+            'of the README test command (-m "not slow"), run by a step of its own in the default CI lane',
 }
 
 
@@ -157,3 +157,14 @@ def shapes_root(tmp_path_factory):
     from vitadapter.data import make_shapes_dataset
     return make_shapes_dataset(str(tmp_path_factory.mktemp('shapes')), num_train=16, num_val=4,
                                size=(32, 32))
+
+
+@pytest.fixture
+def default_torch_allowlist():
+    """torch's own weights-only allowlist, without what other code in this process added (the
+    training runtime allows mmengine's HistoryBuffer and numpy types process-wide)."""
+    saved = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    yield
+    torch.serialization.clear_safe_globals()
+    torch.serialization.add_safe_globals(saved)

@@ -85,7 +85,7 @@ def test_rope_embedding_is_timms_and_traces_with_symbolic_sizes():
                                    rtol=0, atol=0)
 
 
-def test_numpy_pickle_globals_let_weights_only_read_numpy_values():
+def test_numpy_pickle_globals_let_weights_only_read_numpy_values(default_torch_allowlist):
     buffer = io.BytesIO()
     torch.save({'array': np.arange(3.0), 'scalar': np.float64(1.5), 'dtype': np.dtype('int32')}, buffer)
     buffer.seek(0)

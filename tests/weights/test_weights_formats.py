@@ -334,17 +334,6 @@ def test_pos_embed_interp_option():
 
 
 # ---------------------------------------------------------------------------- safe reading
-@pytest.fixture
-def default_torch_allowlist():
-    """torch's own weights-only allowlist, without what other code in this process added (the
-    training runtime allows mmengine's HistoryBuffer and numpy types process-wide)."""
-    saved = torch.serialization.get_safe_globals()
-    torch.serialization.clear_safe_globals()
-    yield
-    torch.serialization.clear_safe_globals()
-    torch.serialization.add_safe_globals(saved)
-
-
 class Evil:
     """Unpickling it runs a command (``marker`` says which file the command creates)."""
     def __init__(self, marker, via_os=False):
