@@ -23,8 +23,21 @@ def tool(name, *args):
                           capture_output=True, text=True)
 
 
-def test_inspect_model_name_table():
-    out = tool('info.py', 'vit_small_patch14_reg4_dinov2', '--size', '511', '383')
+class Ran:
+    def __init__(self, returncode, captured):
+        self.returncode, self.stdout, self.stderr = returncode, captured.out, captured.err
+
+
+def info(capsys, *args):
+    """vitadapter-info in this process (the console script itself: test_vitadapter_info_*)."""
+    from vitadapter.info import main
+    capsys.readouterr()
+    code = main(list(args))
+    return Ran(code, capsys.readouterr())
+
+
+def test_inspect_model_name_table(capsys):
+    out = info(capsys, 'vit_small_patch14_reg4_dinov2', '--size', '511', '383')
     assert out.returncode == 0, out.stderr
     assert 'depth 12, width 384, patch 14, prefix tokens 5 (class token yes, registers 4)' in out.stdout
     rows = [line.split() for line in out.stdout.splitlines()]
@@ -33,9 +46,9 @@ def test_inspect_model_name_table():
 
 
 @requires_mmseg
-def test_inspect_config_counts_every_part():
+def test_inspect_config_counts_every_part(capsys):
     cfg = os.path.join(ROOT, 'configs', 'vitpyramid', 'fpn_vit-b16-deit_4xb4-80k_ade20k-512x512.py')
-    out = tool('info.py', cfg)
+    out = info(capsys, cfg)
     assert out.returncode == 0, out.stderr
     parts = {line.rsplit(None, 2)[0].strip(): float(line.split()[-2]) for line in out.stdout.splitlines()
              if line.endswith(' M')}
@@ -54,39 +67,44 @@ def test_inspect_config_without_mmseg_names_the_extra():
 
 
 def first_config(folder):
-    return os.path.join(ROOT, 'configs', folder, sorted(os.listdir(os.path.join(ROOT, 'configs', folder)))[0])
+    names = sorted(n for n in os.listdir(os.path.join(ROOT, 'configs', folder)) if n.endswith('.py'))
+    return os.path.join(ROOT, 'configs', folder, names[0])
 
 
 @requires_mmseg
 @pytest.mark.parametrize('folder', CONFIG_FOLDERS)
-def test_info_describes_a_config_of_every_folder(folder):
+def test_info_describes_a_config_of_every_folder(folder, capsys):
     """vitadapter-info on a config of every folder: a vitadapter backbone from its feature_info
     (ViTPyramid, ViTAdapter, DINOv3Adapter), mmseg's own ViT by its outputs; a detection config on
-    a stack without mmdet's compiled ops is one line saying so, no traceback."""
-    out = tool('info.py', first_config(folder), '--size', '64', '64')
-    if folder == 'vitdet' and out.returncode == 2:
-        assert 'DetectionStackError' in out.stderr and 'Traceback' not in out.stderr, out.stderr[-2000:]
-        assert len(own_lines(out.stderr)) == 1, out.stderr
+    a stack without mmdet's compiled ops is one line saying so, no traceback. In this process (an
+    unexpected exception fails the test with its traceback); test_vitadapter_info_console_script
+    runs the installed command."""
+    from vitadapter.info import main
+    code = main([first_config(folder), '--size', '64', '64'])
+    out = capsys.readouterr()
+    if folder == 'vitdet' and code == 2:
+        assert 'DetectionStackError' in out.err and 'Traceback' not in out.err, out.err[-2000:]
+        assert len(own_lines(out.err)) == 1, out.err
         return
-    assert out.returncode == 0 and 'Traceback' not in out.stderr, out.stderr[-3000:]
-    lines = own_lines(out.stdout)
-    assert any(line.startswith('total ') for line in lines), out.stdout
+    assert code == 0, out.err[-3000:]
+    lines = own_lines(out.out)
+    assert any(line.startswith('total ') for line in lines), out.out
     if folder == 'baselines':  # mmseg's VisionTransformer: its outputs for a 64x64 image
-        assert 'not a vitadapter backbone' in out.stdout and '1x192x4x4' in out.stdout
+        assert 'not a vitadapter backbone' in out.out and '1x192x4x4' in out.out
     elif folder in ('eomt', 'pmt'):  # no backbone: the network, its queries and masks
-        assert lines[1].startswith('trunk: ') and '100 queries in ' in out.stdout
-        assert 'masks at 16x16 (stride 4) for 64x64' in out.stdout
+        assert lines[1].startswith('trunk: ') and '100 queries in ' in out.out
+        assert 'masks at 16x16 (stride 4) for 64x64' in out.out
     else:
-        assert lines[1].startswith('trunk: ') and "head in_channels:" in out.stdout
+        assert lines[1].startswith('trunk: ') and "head in_channels:" in out.out
 
 
-def test_inspect_list_and_errors():
+def test_inspect_list_and_errors(capsys):
     names = supported_models('*dinov2*')
     assert 'vit_small_patch14_reg4_dinov2' in names and 'vit_giant_patch14_dinov2' in names
     assert not [n for n in supported_models('resnet*')]
-    out = tool('info.py', '--list', 'reg4_dinov2')
+    out = info(capsys, '--list', 'reg4_dinov2')
     assert out.returncode == 0 and 'vit_base_patch14_reg4_dinov2' in out.stdout.split()
-    out = tool('info.py', 'vit_bse_patch16_224')
+    out = info(capsys, 'vit_bse_patch16_224')
     assert out.returncode == 2 and 'did you mean' in out.stderr and 'vit_base_patch16_224' in out.stderr
 
 
@@ -124,6 +142,7 @@ def test_visualize_features_writes_a_png(tmp_path):
     assert picture.format == 'PNG' and picture.size == (240 * 5 + 4 * 4, 180)  # image + 4 levels
 
 
+@pytest.mark.slow
 @requires_mmseg
 def test_visualize_prediction_of_a_trained_segmentor(tmp_path):
     demo = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'demo.py'), '--iters', '20',
@@ -177,5 +196,5 @@ def test_vitadapter_info_dinov3():
     rows = [line.split() for line in out.stdout.splitlines()]
     assert ['p2', '192', '4', '2', '128x128'] in rows and ['p5', '768', '32', '11', '16x16'] in rows
     assert "head in_channels: [192, 384, 768, 768]" in out.stdout
-    listed = subprocess.run([script, '--list', 'dinov3'], capture_output=True, text=True).stdout.split()
+    listed = supported_models('*dinov3*')  # what --list prints (test_inspect_list_and_errors)
     assert {'vit_7b_patch16_dinov3', 'vit_huge_plus_patch16_dinov3_qkvb', 'vit_small_plus_patch16_dinov3'} <= set(listed)
