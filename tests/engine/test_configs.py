@@ -44,12 +44,17 @@ def shrink(cfg: Config) -> Config:
     backbone = cfg.model.backbone
     if backbone.type == 'ViTPyramid':
         backbone.update(depth=4, img_size=SIZE[0], pretrained=False)
+        if any(size in backbone.model_name for size in ('large', 'giant')):  # the width proves nothing
+            backbone.update(embed_dim=384, num_heads=6)
         if isinstance(backbone.get('out_indices'), (list, tuple)):
             backbone.out_indices = list(range(4))[-len(backbone.out_indices):]
     elif backbone.type == 'ViTAdapter':  # 4 blocks, one per interaction
         backbone.update(img_size=SIZE[0], depth=4, interaction_indexes=None, pretrained=False)
     elif backbone.type == 'DINOv3Adapter':  # 4 blocks, the default trunk_layers: 4 of 4 blocks
         backbone.update(img_size=SIZE[0], depth=4, trunk_layers=None, pretrained=False)
+    head = cfg.model.get('decode_head')
+    if isinstance(head, dict) and head.get('type') in ('UPerHead', 'FastUPerHead') and head.channels > 512:
+        head.channels = 256  # the L/g configs' 1024: a 37M-parameter fusion conv that proves nothing here
     if cfg.model.get('test_cfg', {}).get('mode') == 'slide':
         cfg.model.test_cfg.update(crop_size=SIZE, stride=(48, 48))
     return cfg

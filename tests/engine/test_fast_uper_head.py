@@ -126,6 +126,7 @@ def test_bf16_autocast_runs_and_stays_close():
     assert (got.float() - expected).abs().max() < 0.05 * expected.abs().max()
 
 
+@pytest.mark.slow
 def test_torch_compile_matches_eager_and_trains():
     _, fast = pair()
     inputs = levels(2, 64, 64)

@@ -90,6 +90,7 @@ def reference_runs(tmp_path_factory, shapes_root, initial_weights):
     return base / 'fsdp', base / 'ddp', fsdp.optim_wrapper.optimizer.lr
 
 
+@pytest.mark.slow
 def test_fsdp_matches_ddp_with_the_same_batch(reference_runs):
     """Same loss curve and same weights after 4 AdamW steps, up to float64 rounding.
 
@@ -114,6 +115,7 @@ def test_fsdp_matches_ddp_with_the_same_batch(reference_runs):
     assert max_difference(ours, start) > 10 * lr * 1e-2
 
 
+@pytest.mark.slow
 def test_layer_decay_groups_survive_sharding(reference_runs):
     """Under FSDP every parameter is a flat 1-D shard; the groups (lr per layer, weight decay on
     matrices only) must still be those of the unsharded model, on both ranks, and address the
@@ -139,6 +141,7 @@ def test_layer_decay_groups_survive_sharding(reference_runs):
     assert reference['backbone.trunk.model.blocks.0.norm1.weight']['weight_decay'] == 0.0
 
 
+@pytest.mark.slow
 def test_sharded_resume_reproduces_the_uninterrupted_run(tmp_path, shapes_root, reference_runs,
                                                          initial_weights):
     """Kill the FSDP run right after its iteration-2 checkpoint, resume it (2 processes): the next
@@ -172,6 +175,7 @@ def evaluate(config, checkpoint, work_dir):
     return ast.literal_eval(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_sharded_checkpoint_is_a_plain_segmentor_checkpoint(tmp_path, shapes_root, reference_runs):
     """The FSDP run's checkpoint has the unsharded model's keys and shapes: a model built without
     FSDP loads it strictly, and tools/test.py evaluates it on one process, with the plain config
@@ -211,6 +215,7 @@ def test_sharded_checkpoint_is_a_plain_segmentor_checkpoint(tmp_path, shapes_roo
     assert printed and all(ast.literal_eval(text) == a for text in printed), (printed, a)
 
 
+@pytest.mark.slow
 def test_two_nodes_on_localhost_match_one_process(tmp_path, shapes_root, initial_weights):
     """tools/dist_train.sh on two simulated nodes (NNODES=2, NODE_RANK=0/1, MASTER_ADDR=127.0.0.1,
     one process each, batch 2, FSDP) == one process with batch 4: same weights after 4 AdamW
@@ -245,6 +250,7 @@ def test_two_nodes_on_localhost_match_one_process(tmp_path, shapes_root, initial
 @pytest.mark.parametrize('model_name', [
     'vit_small_patch16_224',
     pytest.param('vit_small_patch16_dinov3', marks=requires_timm_dinov3)])  # RoPE, registers, EVA blocks
+@pytest.mark.slow
 def test_frozen_trunk_under_fsdp_with_bf16_and_checkpointing(tmp_path, shapes_root, model_name):
     """The switch as shipped (bf16 compute, block checkpointing) with a frozen trunk: the trunk's
     weights stay bitwise, the rest trains, and the optimizer holds no trunk parameter."""
@@ -284,6 +290,7 @@ FAKE_SCONTROL = '''#!/usr/bin/env bash
 '''
 
 
+@pytest.mark.slow
 def test_slurm_script_trains_like_torchrun(tmp_path, shapes_root, reference_runs, initial_weights):
     """tools/slurm_train.sh under a stand-in srun (2 tasks on this host, SLURM's variables set per
     task, scontrol naming the master): the same float64 FSDP run as torchrun's, to rounding."""
@@ -330,6 +337,7 @@ def test_this_stack_still_needs_the_fsdp_workarounds():
     assert "device_id=int(os.environ['LOCAL_RANK'])" in inspect.getsource(FSDPStrategy._wrap_model)
 
 
+@pytest.mark.slow
 def test_vit_adapter_trains_under_fsdp(tmp_path, shapes_root):
     """ViT-Adapter under the shipped switch: the interactions call the trunk's blocks one by one,
     each an FSDP unit with checkpointing; the adapter (spatial prior, injectors, extractors) is in
@@ -375,6 +383,7 @@ def test_layer_decay_refuses_an_fsdp_model_without_its_unsharded_shapes(shapes_r
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_fsdp_config_under_mmseg_stock_tools_on_one_process(tmp_path, shapes_root):
     """mmseg's own tools/train.py and tools/test.py, unchanged, one process, no launcher, with the
     FSDP switch: the wrapper opens a process group of one, trains, saves a plain checkpoint, and

@@ -141,6 +141,7 @@ def test_demo_prints_the_pyramid():
     assert 'decode_head.in_channels: [96, 192, 384, 384] (from feature_info)' in out.stdout
 
 
+@pytest.mark.slow
 def test_training_demo_learns(tmp_path):
     """The README's main command, shortened: trains on the generated data and beats chance."""
     out = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'demo.py'), '--iters', '120',

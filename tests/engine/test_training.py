@@ -185,6 +185,7 @@ def run_train(cfg, *extra, nproc=1, cwd=None):
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or ROOT, env=env)
 
 
+@pytest.mark.slow
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, shapes_root):
     full = tiny_cfg(tmp_path / 'full', shapes_root, max_iters=6)
     full.default_hooks.checkpoint.interval = 3
@@ -242,6 +243,7 @@ def final_weights(work_dir, iteration):
     return state
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_match_one_process_with_double_batch(tmp_path, shapes_root):
     """2 gloo processes with batch 2 each == 1 process with batch 4, trained in float64.
 

@@ -48,6 +48,7 @@ def test_vit_pyramid_onnx_matches_pytorch_at_other_sizes(tmp_path, family):
     check(tmp_path, model)
 
 
+@pytest.mark.slow
 def test_vit_adapter_onnx_matches_pytorch_at_other_sizes(tmp_path):
     # deformable sampling in the injector and the extractors, reference points of the input size
     model = ViTAdapter(**tiny('vit', depth=4), deform_num_heads=2,
@@ -74,7 +75,7 @@ def test_unexportable_part_is_named(tmp_path):
 
 
 @requires_mmseg
-@pytest.mark.parametrize('output', ['logits', 'labels'])
+@pytest.mark.parametrize('output', ['logits', pytest.param('labels', marks=pytest.mark.slow)])
 def test_segmentor_onnx_matches_pytorch(tmp_path, output):
     from mmseg.apis import init_model
 
@@ -99,6 +100,7 @@ def test_segmentor_onnx_matches_pytorch(tmp_path, output):
             assert decided.float().mean() > 0.99
 
 
+@pytest.mark.slow
 @requires_mmseg
 def test_benchmark_onnx_option_reports_a_ratio():
     import sys

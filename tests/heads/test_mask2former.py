@@ -93,6 +93,7 @@ def test_semantic_targets_and_inference():
     assert out.shape == (2, K, 4, 6) and rel_error(out, expected) <= 10 * Q * EPS64
 
 
+@pytest.mark.slow
 def test_loss_gradcheck():
     """The loss as a function of class and mask logits (matching held by the fixed points: a
     1e-6 step does not change an assignment unless two costs tie)."""

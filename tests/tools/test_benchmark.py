@@ -111,6 +111,7 @@ def test_baselines_and_grad_checkpointing_in_one_table(tmp_path, capsys):
     assert len(table) == 3 + len(variants)
 
 
+@pytest.mark.slow
 def test_grad_checkpointing_lowers_the_memory_of_a_train_step(tmp_path):
     """The benchmark measures a checkpointed and a plain train step side by side; what they store
     for the backward pass is counted directly (the process's memory is not read by the test)."""
@@ -139,6 +140,7 @@ def test_frozen_memory_defaults_and_refusal(capsys):
     assert 'drop --mode forward' in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_frozen_memory_compares_each_frozen_variant_with_its_fine_tuned_one(tmp_path, capsys):
     out = tmp_path / 'r.json'
     main(['--frozen-memory', '--model', 'vit_tiny_patch16_224', '--size', '64', '64', '--no-flops',
@@ -258,6 +260,7 @@ def test_dtypes_channels_last_and_grad_checkpointing_flags(tmp_path):
     assert_ratios_to(json.loads(out.read_text()), 'simple[fp32]')
 
 
+@pytest.mark.slow
 def test_several_sizes_write_json_csv_and_plot(tmp_path, capsys):
     paths = {k: tmp_path / f'r.{k}' for k in ('json', 'csv', 'png')}
     main(['--model', 'vit_tiny_patch16_224', '--size', '64', '48', '--sizes', '96',
@@ -354,6 +357,7 @@ def test_bf16_autocast_matches_fp32():
         assert error < 0.05, error
 
 
+@pytest.mark.slow
 def test_torch_compile_matches_eager(capsys):
     model, x = tiny_pyramid(), torch.randn(1, 3, 48, 64)
     with torch.no_grad():

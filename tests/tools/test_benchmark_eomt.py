@@ -128,6 +128,7 @@ def test_segmentors_train_with_their_losses(tmp_path):
     assert [(r['mode'], r['batch']) for r in result['rows']] == [('train', 2)] * 2
 
 
+@pytest.mark.slow
 def test_the_training_memory_of_mask2former_and_eomt_is_measured(tmp_path):
     """The figure-4 pair, each measured in a fresh process (which sets EoMT up for training too:
     without ``set_iteration`` its training step would raise there)."""
@@ -166,6 +167,7 @@ def test_eomt_figures_defaults_and_refusals(capsys):
         parse_args(['--eomt-mask-prob', '1.5'])
 
 
+@pytest.mark.slow
 def test_eomt_figures_runs_the_three_pairs_and_prints_the_figures(tmp_path, monkeypatch, capsys):
     """The preset on ViT-Ti: its runs, tables and figures (memory read from a stand-in: the
     measurement itself is the test above's)."""

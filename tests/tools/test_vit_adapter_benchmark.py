@@ -4,6 +4,7 @@ import json
 import os
 import sys
 
+import pytest
 import torch
 
 from vitadapter import TimmViTTrunk, ViTAdapter
@@ -15,6 +16,7 @@ sys.path.insert(0, os.path.join(ROOT, 'tools'))
 import benchmark  # noqa: E402
 
 
+@pytest.mark.slow
 def test_train_step_and_peak_memory_of_vit_adapter_vs_vit_pyramid(tmp_path, capsys):
     out = tmp_path / 'result.json'
     benchmark.main(['--model', 'vit_tiny_patch16_224', '--size', '64', '48', '--variants', 'simple',
