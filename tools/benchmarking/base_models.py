@@ -8,8 +8,7 @@ from functools import lru_cache
 from typing import Tuple
 
 from .catalogue import BASE_SEGMENTORS
-from .eomt import eomt_network_cfg
-from .vit import trunk_spec
+from .vit import TIMM_KWARGS, TrunkSpec, trunk_spec
 
 BASE_MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                                'configs', '_base_', 'models')
@@ -24,6 +23,20 @@ def _base_model(path: str):
 def base_model(variant: str):
     """A copy of the model of ``variant``'s base config (a ConfigDict: mmseg reads test_cfg.mode)."""
     return copy.deepcopy(_base_model(os.path.join(BASE_MODELS_DIR, BASE_SEGMENTORS[variant])))
+
+
+def eomt_network_cfg(spec: TrunkSpec, size: Tuple[int, int], grad_checkpointing: bool) -> dict:
+    """The network of configs/_base_/models/eomt_vit.py on the trunk of ``spec``: its model and
+    timm options, no weights, ``img_size`` = ``size``, stochastic depth off. The base config's
+    ``patch_size=16`` (DINOv2 re-patched) is dropped: the trunk keeps its own patch, as in every
+    variant (a config's own ``patch_size`` is part of ``spec``)."""
+    network = dict(base_model('eomt-segmentor')['network'])
+    network.pop('patch_size', None)
+    network.update(model_name=spec.model_name, pretrained=False, img_size=tuple(size), drop_path_rate=0.0,
+                   **{k: v for k, v in spec.kwargs.items() if k in TIMM_KWARGS})
+    if grad_checkpointing:
+        network['grad_checkpointing'] = True
+    return network
 
 
 def base_segmentor_cfg(args: argparse.Namespace, variant: str, size: Tuple[int, int]) -> dict:

@@ -9,7 +9,8 @@ from typing import Tuple
 import torch
 import torch.nn as nn
 
-from .vit import TIMM_KWARGS, TrunkSpec, trunk_spec
+from .base_models import eomt_network_cfg
+from .vit import trunk_spec
 
 DEFAULT_TRAIN_MASK_PROBABILITY = 1.0
 
@@ -25,21 +26,6 @@ class SemanticEoMT(nn.Module):
 
     def forward(self, x: torch.Tensor):
         return self.network(x) if self.training else [self.network.semantic_segmentation(x)]
-
-
-def eomt_network_cfg(spec: TrunkSpec, size: Tuple[int, int], grad_checkpointing: bool) -> dict:
-    """The network of configs/_base_/models/eomt_vit.py on the trunk of ``spec``: its model and
-    timm options, no weights, ``img_size`` = ``size``, stochastic depth off. The base config's
-    ``patch_size=16`` (DINOv2 re-patched) is dropped: the trunk keeps its own patch, as in every
-    variant (a config's own ``patch_size`` is part of ``spec``)."""
-    from .base_models import base_model
-    network = dict(base_model('eomt-segmentor')['network'])
-    network.pop('patch_size', None)
-    network.update(model_name=spec.model_name, pretrained=False, img_size=tuple(size), drop_path_rate=0.0,
-                   **{k: v for k, v in spec.kwargs.items() if k in TIMM_KWARGS})
-    if grad_checkpointing:
-        network['grad_checkpointing'] = True
-    return network
 
 
 def build_eomt(args: argparse.Namespace, size: Tuple[int, int]) -> nn.Module:
