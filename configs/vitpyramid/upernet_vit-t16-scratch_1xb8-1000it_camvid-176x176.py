@@ -1,5 +1,5 @@
 # UperNet + ViTPyramid (ViT-Tiny/16, 6 blocks, random init) on CamVid, sized to train on a 2-core
-# CPU in minutes: the real-data check of the whole pipeline (see README "Results").
+# CPU in minutes: the real-data check of the whole pipeline (results: configs/vitpyramid/README.md).
 #   python tools/train.py configs/vitpyramid/upernet_vit-t16-scratch_1xb8-1000it_camvid-176x176.py \
 #       --data-root ../shared/data/camvid
 _base_ = [
