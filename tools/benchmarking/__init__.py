@@ -187,4 +187,5 @@ Modules (one idea each; ``tools/benchmark.py`` runs :func:`cli.main`):
   official_adapter   the official ViT-Adapter module (import shims), shared weights, parity, ratios
   machine            the machine record (CPU, instruction sets, torch, threads, MKL, oneDNN)
   table, files, plot the printed tables, ``--json`` / ``--csv``, ``--plot``
+  docs               the tables of tools/README.md from the ``--json`` files (tools/benchmark_tables.py)
 """
