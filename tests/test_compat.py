@@ -14,7 +14,7 @@ from conftest import requires_timm_dinov3
 
 
 def test_every_wrapped_name_says_where_it_was_checked():
-    assert len(compat.CHECKED) == 7 and all(compat.CHECKED.values())
+    assert len(compat.CHECKED) == 9 and all(compat.CHECKED.values())
 
 
 def test_current_dispatch_mode():
@@ -95,3 +95,27 @@ def test_numpy_pickle_globals_let_weights_only_read_numpy_values(default_torch_a
     with torch.serialization.safe_globals(compat.numpy_pickle_globals()):
         data = torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
     assert data['scalar'] == 1.5 and list(data['array']) == [0.0, 1.0, 2.0] and data['dtype'] == np.dtype('int32')
+
+
+def test_normalize_last_dim_and_its_backward_are_layer_norms():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 4, 16, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(2, 3, 4, 16, dtype=torch.float64)
+    x_hat, rstd = compat.normalize_last_dim(x.detach(), 1e-6)
+    expected = torch.nn.functional.layer_norm(x, (16,), eps=1e-6)
+    expected.backward(grad)
+    assert rstd.shape == (2, 3, 4, 1)
+    torch.testing.assert_close(rstd, torch.rsqrt(x.detach().var(-1, unbiased=False, keepdim=True) + 1e-6))
+    torch.testing.assert_close(x_hat, expected.detach())
+    torch.testing.assert_close(compat.normalize_last_dim_backward(grad, x_hat, rstd), x.grad)
+
+
+def test_depthwise_gelu_backward_is_autograds():
+    torch.manual_seed(0)
+    y = torch.randn(2, 4, 5, 6, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(4, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(2, 4, 5, 6, dtype=torch.float64)
+    torch.nn.functional.conv2d(torch.nn.functional.gelu(y), weight, padding=1, groups=4).backward(grad)
+    grad_y, grad_w = compat.depthwise_gelu_backward(grad, y.detach(), weight.detach())
+    torch.testing.assert_close(grad_y, y.grad)
+    torch.testing.assert_close(grad_w, weight.grad)

@@ -58,9 +58,14 @@ def test_semantic_scores_meet_at_mask_resolution_then_resize():
     masks = torch.randn(2, Q, 8, 6, dtype=torch.float64)
     scores = semantic_scores(cls, masks)
     expected = torch.einsum('bqk,bqhw->bkhw', cls.softmax(-1)[..., :-1], masks.sigmoid())
-    assert torch.equal(scores, expected)
+    # a sum of Q products in [0, 1], at most Q in all: Q * Q * eps bounds any summation order
+    bound = Q * Q * torch.finfo(torch.float64).eps
+    assert scores.is_contiguous(memory_format=torch.channels_last)
+    assert (scores - expected).abs().max() <= bound
     resized = semantic_scores(cls, masks, (32, 24))
-    assert torch.equal(resized, F.interpolate(expected, (32, 24), mode='bilinear', align_corners=False))
+    # bilinear weights sum to 1: the resize keeps the bound
+    reference = F.interpolate(expected, (32, 24), mode='bilinear', align_corners=False)
+    assert resized.shape == reference.shape and (resized - reference).abs().max() <= 2 * bound
 
 
 def test_an_odd_size_is_padded_to_whole_patches_and_cropped_back():

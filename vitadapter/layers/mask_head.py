@@ -40,8 +40,20 @@ class MaskClassificationHead(nn.Module):
         self.upscale = scale_blocks(dim, patch_size)
 
     def forward(self, queries: torch.Tensor, patch_map: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        mask_logits = torch.einsum('bqc,bchw->bqhw', self.mask_head(queries), self.upscale(patch_map))
-        return mask_logits, self.class_head(queries)
+        embeddings = self.mask_head(queries)  # (B, Q, D)
+        pixels, weight, bias = patch_map, None, None
+        for block in self.upscale:  # each norm's affine folds into what follows (ScaleBlock.normalized)
+            pixels, weight, bias = block.normalized(pixels, weight, bias)
+        # the last one into the product: (x_hat * g + b) . e = x_hat . (g * e) + b . e
+        b, d, h, w = pixels.shape
+        # einsum('bqc,bchw->bqhw') as (B, H'W', D) @ (B, D, Q): pixels channels innermost, so
+        # that their gradient comes back channels-last too (no layout copies in the backward)
+        pixels = pixels.permute(0, 2, 3, 1).reshape(b, h * w, d)
+        if weight is None:
+            mask_logits = torch.bmm(pixels, embeddings.transpose(1, 2))
+        else:
+            mask_logits = torch.baddbmm((embeddings @ bias)[:, None, :], pixels, (embeddings * weight).transpose(1, 2))
+        return mask_logits.transpose(1, 2).reshape(b, -1, h, w), self.class_head(queries)
 
 
 def query_attention_mask(mask_logits: torch.Tensor, grid: Tuple[int, int], num_prefix_tokens: int,

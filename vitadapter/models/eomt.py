@@ -52,9 +52,15 @@ def semantic_scores(class_logits: torch.Tensor, mask_logits: torch.Tensor,
     """class_logits (B, Q, K + 1), mask_logits (B, Q, h, w) -> per-class scores (B, K, h, w): the
     sum over queries of the class probabilities (no-object dropped) times the sigmoid of the
     masks, at the masks' resolution (resized bilinearly to ``size`` if given). Meeting at stride 4
-    and resizing the class map costs Q/K of meeting at full resolution (mmseg's convention)."""
+    and resizing the class map costs Q/K of meeting at full resolution (mmseg's convention).
+
+    The scores are laid out channels-last (classes innermost, ``torch.channels_last``): the bilinear
+    resize of K maps runs about 3x faster that way on a CPU; index and reduce them as any tensor."""
     probs = class_logits.softmax(-1)[..., :-1]
-    scores = torch.einsum('bqk,bqhw->bkhw', probs, mask_logits.sigmoid())
+    b, q, h, w = mask_logits.shape
+    # (B, h*w, Q) @ (B, Q, K): the scores pixel by pixel, classes innermost
+    scores = torch.bmm(mask_logits.sigmoid().reshape(b, q, h * w).transpose(1, 2), probs)
+    scores = scores.reshape(b, h, w, -1).permute(0, 3, 1, 2)
     if size is not None and tuple(scores.shape[-2:]) != tuple(size):
         scores = F.interpolate(scores, size=tuple(size), mode='bilinear', align_corners=False)
     return scores
