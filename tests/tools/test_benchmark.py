@@ -396,3 +396,45 @@ def test_onnx_comparison_writes_its_json(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit):
         parse_args(['--config', DEMO_CONFIG, '--onnx', '--csv', str(tmp_path / 'x.csv')])
     assert '--csv and --plot are for timing tables' in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------- allocator
+FAULTS = r'''
+import resource, sys, torch
+sys.path.insert(0, {tools!r})
+if {keep}:
+    from benchmarking.allocator import keep_freed_memory
+    keep_freed_memory()
+faults = []
+for _ in range(16):  # a 64 MiB tensor made, filled and freed, as a call's large tensors are
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.empty(16 * 2 ** 20).fill_(1.0)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(max(faults[-4:]), min(faults[-4:]))
+'''
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason="glibc's mallopt (Linux)")
+def test_keep_freed_memory_makes_large_tensors_reuse_the_freed_pages():
+    """glibc by default maps every such tensor afresh (a page fault per 4 KiB page, each time);
+    kept, the heap grows until the freed blocks fit (torch aligns them), then reuses them."""
+    import subprocess
+    tools = os.path.join(ROOT, 'tools')
+    faults = {}
+    for keep in (False, True):
+        out = subprocess.run([sys.executable, '-c', FAULTS.format(tools=tools, keep=keep)],
+                             capture_output=True, text=True, check=True).stdout.split()
+        faults[keep] = int(out[-2]), int(out[-1])  # (most, fewest) of the last four rounds
+    # 16384 pages of 4 KiB by default (fewer with transparent huge pages): kept, almost none
+    assert faults[False][1] > 0 and 8 * faults[True][0] < faults[False][1], faults
+
+
+def test_the_machine_line_names_the_allocator():
+    from benchmarking.allocator import KEPT, allocator_record
+    assert allocator_record(False, {}) == 'glibc malloc (default)'
+    assert allocator_record(True, dict(LD_PRELOAD='libjemalloc.so.2', MALLOC_TOP_PAD_='1', PATH='/bin')) == \
+        f'{KEPT}, LD_PRELOAD=libjemalloc.so.2, MALLOC_TOP_PAD_=1'
+    record = dict(machine_record('cpu', allocator_record(True, {})), cpu='Xeon')
+    assert describe(record).endswith(KEPT)
+    assert 'malloc' not in describe(dict(record, allocator=None))
+    assert parse_args(['--keep-freed-memory']).keep_freed_memory and not parse_args([]).keep_freed_memory

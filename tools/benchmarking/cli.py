@@ -6,6 +6,7 @@ from typing import List
 
 import torch
 
+from .allocator import allocator_record, keep_freed_memory
 from .catalogue import (ALL_VARIANTS, CONFIG_VARIANTS, DEFAULT_CONFIG_VARIANTS, DEFAULT_VARIANTS,
                         FROZEN_MEMORY_BATCH, FROZEN_MEMORY_MODEL, FROZEN_MEMORY_VARIANTS)
 from .eomt import DEFAULT_TRAIN_MASK_PROBABILITY
@@ -70,6 +71,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                              f"unless --model/--config; batch {EOMT_FIGURES_BATCH}, --label-classes "
                              f"{EOMT_FIGURES_LABEL_CLASSES} unless given; prints the figures against "
                              f"their targets")
+    parser.add_argument('--keep-freed-memory', action='store_true',
+                        help="CPU: glibc's malloc keeps freed memory for reuse, as CUDA's caching "
+                             "allocator, jemalloc and tcmalloc do (default: every tensor above 32 MiB "
+                             "is page-faulted in again on each call); the machine line says so")
     parser.add_argument('--no-flops', dest='flops', action='store_false', help='do not count FLOPs')
     parser.add_argument('--repeats', type=int, default=7)
     parser.add_argument('--warmup', type=int, default=2)
@@ -178,7 +183,14 @@ def main(argv=None) -> List[dict]:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    machine = machine_record(args.device)
+    kept = False
+    if args.keep_freed_memory:
+        try:
+            keep_freed_memory()
+        except RuntimeError as err:
+            raise SystemExit(f'error: {err}') from None
+        kept = True
+    machine = machine_record(args.device, allocator_record(kept))
     print(describe(machine))
     extra = {}
     if args.onnx:

@@ -46,8 +46,9 @@ def _library_version(config: str, pattern: str) -> Optional[str]:
     return match.group(1) if match else None
 
 
-def machine_record(device: str = 'cpu') -> dict:
-    """What the machine is, as far as the timings depend on it (see the module doc)."""
+def machine_record(device: str = 'cpu', allocator: Optional[str] = None) -> dict:
+    """What the machine is, as far as the timings depend on it (see the module doc); ``allocator``:
+    :func:`~.allocator.allocator_record`'s words (a CPU run's large tensors cost what it does)."""
     try:
         with open('/proc/cpuinfo') as f:
             model, flags = parse_cpuinfo(f.read())
@@ -67,6 +68,8 @@ def machine_record(device: str = 'cpu') -> dict:
         onednn=torch.backends.mkldnn.is_available(),
         onednn_version=_library_version(config, r'(?:MKL-DNN|oneDNN) v?([\d.]+)'),
     )
+    if allocator is not None:
+        record['allocator'] = allocator
     if device.startswith('cuda'):
         record['gpu'] = torch.cuda.get_device_name(torch.device(device))
     return record
@@ -92,4 +95,6 @@ def describe(record: dict) -> str:
         parts.append(f"oneDNN {record['onednn_version'] or '(version unknown)'}")
     if 'gpu' in record:
         parts.append(f"GPU {record['gpu']}")
+    elif record.get('allocator'):
+        parts.append(record['allocator'])
     return 'machine: ' + ', '.join(parts)
