@@ -1,4 +1,7 @@
 """EoMT's scale block: the training path's matmul upsampling is the transposed convolution."""
+import copy
+
+import pytest
 import torch
 
 from vitadapter.layers import ScaleBlock
@@ -54,8 +57,8 @@ def test_inference_runs_the_convolution_itself():
 def test_the_lean_training_tail_passes_gradcheck():
     from vitadapter.layers.scale_block import _GeluDepthwiseNormalize
     torch.manual_seed(0)
-    y = torch.randn(2, 4, 5, 3, dtype=torch.float64, requires_grad=True)
-    weight = torch.randn(4, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(2, 3, 4, 3, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(3, 1, 3, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: _GeluDepthwiseNormalize.apply(a, b, 1e-6), (y, weight))
 
 
@@ -90,3 +93,39 @@ def test_training_head_equals_the_modules_composed_plainly_with_gradients():
     # far above the rounding (~1e-13) and far below any wrong term (O(1))
     for a, b in zip(ours, theirs):
         assert (a - b).abs().max() <= 1e-10 * (1 + b.abs().max())
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_training_head_under_autocast_is_as_accurate_as_the_plain_modules(dtype):
+    """AMP: the lean path casts its backward to the forward's dtype; its gradients are as close
+    to float64's as those of the modules composed plainly under the same autocast."""
+    from vitadapter.layers import MaskClassificationHead
+    torch.manual_seed(0)
+    head = MaskClassificationHead(16, 3, (16, 16))
+    queries = torch.randn(2, 4, 16)
+    patch_map = torch.randn(2, 16, 3, 5)
+    grad = torch.randn(2, 4, 12, 20)
+
+    def plain(h, q, p):
+        for block in h.upscale:
+            p = block.norm(block.conv2(block.act(block.conv1(p))))
+        return torch.einsum('bqc,bchw->bqhw', h.mask_head(q), p)
+
+    def grads(h, fn, cast=None):
+        h.zero_grad()
+        q, p = queries.clone(), patch_map.clone()
+        if cast is None:
+            with torch.autocast('cpu', dtype=dtype):
+                out = fn(h, q, p)
+        else:
+            h, q, p = h.to(cast), q.to(cast), p.to(cast)
+            out = fn(h, q, p)
+        out.float().backward(grad.to(out.dtype))
+        return torch.cat([t.grad.flatten().double() for t in h.upscale.parameters()])
+
+    reference = grads(copy.deepcopy(head).double(), plain, torch.float64)
+    lean = grads(head, lambda h, q, p: h(q, p)[0])
+    plain_amp = grads(head, plain)
+    scale = reference.abs().max()
+    err_lean, err_plain = (lean - reference).abs().max(), (plain_amp - reference).abs().max()
+    assert err_lean <= 2 * err_plain + torch.finfo(dtype).eps * scale, (err_lean, err_plain)

@@ -434,6 +434,8 @@ def test_the_machine_line_names_the_allocator():
     assert allocator_record(False, {}) == 'glibc malloc (default)'
     assert allocator_record(True, dict(LD_PRELOAD='libjemalloc.so.2', MALLOC_TOP_PAD_='1', PATH='/bin')) == \
         f'{KEPT}, LD_PRELOAD=libjemalloc.so.2, MALLOC_TOP_PAD_=1'
+    jemalloc = dict(LD_PRELOAD='libjemalloc.so.2', MALLOC_CONF='dirty_decay_ms:-1')
+    assert allocator_record(False, jemalloc) == 'LD_PRELOAD=libjemalloc.so.2, MALLOC_CONF=dirty_decay_ms:-1'
     record = dict(machine_record('cpu', allocator_record(True, {})), cpu='Xeon')
     assert describe(record).endswith(KEPT)
     assert 'malloc' not in describe(dict(record, allocator=None))

@@ -40,11 +40,13 @@ def keep_freed_memory() -> str:
 
 
 def allocator_record(kept: bool = False, environ=os.environ) -> str:
-    """The allocator of this run, in words: 'glibc malloc (default)', :data:`KEPT`, or what
-    ``LD_PRELOAD`` and glibc's ``MALLOC_*_`` variables change."""
-    parts = [KEPT if kept else 'glibc malloc (default)']
+    """The allocator of this run, in words: 'glibc malloc (default)', :data:`KEPT`, or the
+    ``LD_PRELOAD`` that replaces it (jemalloc, tcmalloc), with the ``MALLOC_CONF`` (jemalloc's)
+    and glibc ``MALLOC_*_`` variables set."""
     preload = environ.get('LD_PRELOAD')
-    if preload:
+    parts = [KEPT if kept else (f'LD_PRELOAD={preload}' if preload else 'glibc malloc (default)')]
+    if kept and preload:
         parts.append(f'LD_PRELOAD={preload}')
-    parts += [f'{k}={v}' for k, v in sorted(environ.items()) if k.startswith('MALLOC_') and k.endswith('_')]
+    parts += [f'{k}={v}' for k, v in sorted(environ.items())
+              if k == 'MALLOC_CONF' or (k.startswith('MALLOC_') and k.endswith('_'))]
     return ', '.join(parts)

@@ -39,10 +39,11 @@ class ScaleBlock(nn.Module):
                    shift: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The block of ``x * scale + shift`` (per channel; none: of ``x``) short of its norm's
         affine: (x_hat (B, C, 2h, 2w), the norm's weight (C,), bias (C,)); the block's output is
-        x_hat * weight + bias (weight and bias None: x_hat is the output). Chained, each affine folds into what comes next (the following
-        block's upsampling, EoMT's mask product), so that while training only two maps of each
-        block's output size are saved for the backward instead of five: the GELU's input and
-        x_hat (:class:`_GeluDepthwiseNormalize`). Without gradients, the modules as they are."""
+        x_hat * weight + bias (weight and bias None: x_hat is the output). Chained, each affine
+        folds into what comes next (the following block's upsampling, EoMT's mask product), so
+        that while training two maps of the block's output size are saved for the backward
+        instead of four: the GELU's input and x_hat (:class:`_GeluDepthwiseNormalize`). Without
+        gradients, the modules as they are."""
         if not self._lean(x):
             if scale is not None:
                 x = x * scale[:, None, None] + shift[:, None, None]
@@ -85,11 +86,13 @@ class _GeluDepthwiseNormalize(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         y, weight, x_hat, rstd = ctx.saved_tensors
-        # the depthwise convolution's output gradient, passed on without a reference kept here
-        # (depthwise_gelu_backward frees it once used)
-        return depthwise_gelu_backward(
-            normalize_last_dim_backward(grad.permute(0, 2, 3, 1), x_hat, rstd).permute(0, 3, 1, 2),
-            y, weight) + (None,)
+        # under autocast the forward ran in y's dtype (the weight cast to it): so does the backward.
+        # The depthwise convolution's output gradient is passed on without a reference kept here
+        # (depthwise_gelu_backward frees it once used).
+        grad_y, grad_w = depthwise_gelu_backward(
+            normalize_last_dim_backward(grad.permute(0, 2, 3, 1), x_hat, rstd).permute(0, 3, 1, 2).to(y.dtype),
+            y, weight.to(y.dtype))
+        return grad_y, grad_w.to(weight.dtype), None
 
 
 def num_scale_blocks(patch_size: Sequence[int]) -> int:
