@@ -12,10 +12,11 @@ from mmengine.registry import PARAM_SCHEDULERS, init_default_scope
 from mmseg.registry import MODELS
 
 from test_mmseg_integration import fake_batch
-from test_training import logged, run_train, tiny_cfg
+from test_training import final_weights, logged, run_train, tiny_cfg
 
 from conftest import ROOT
 
+FSDP_BASE = os.path.join(ROOT, 'configs', '_base_', 'fsdp.py')
 CAMVID_EOMT = os.path.join(ROOT, 'configs', 'eomt', 'eomt_vit-t16-scratch_1xb8-1000it_camvid-176x176.py')
 
 
@@ -146,6 +147,51 @@ def test_training_without_the_annealing_hook_is_refused(tmp_path, shapes_root):
     wrapper = build_optim_wrapper(model, dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3)))
     with pytest.raises(RuntimeError, match="add custom_hooks=\\[dict\\(type='MaskAnnealingHook'"):
         model.train_step(fake_batch(2, (32, 32), 4), wrapper)
+
+
+# ----------------------------------------------------------------------------- AMP, DDP, FSDP
+def _trained_parts(work_dir, iterations):
+    """Which of (trunk blocks, queries, scale blocks, mask MLP, class head) changed between two
+    checkpoints of a run: all of them must, whatever the strategy."""
+    before, after = final_weights(work_dir, iterations[0]), final_weights(work_dir, iterations[1])
+    changed = {k for k in after if after[k].is_floating_point() and not torch.equal(before[k], after[k])}
+    parts = ('network.trunk.model.blocks.', 'network.queries.', 'network.head.upscale.',
+             'network.head.mask_head.', 'network.head.class_head.')
+    return {part: any(k.startswith(part) for k in changed) for part in parts}, after
+
+
+@pytest.mark.slow
+def test_eomt_trains_with_amp_and_grad_checkpointing(tmp_path, shapes_root):
+    """tools/train.py --amp (bf16 on a CPU) with the trunk's blocks checkpointed: finite losses,
+    every part trained (the head's lean training path runs its backward in bf16)."""
+    # 3 iterations, compared after the 1st and 2nd (the poly schedule's rate is 0 at the last)
+    cfg = eomt_cfg(tmp_path, shapes_root, max_iters=3, starts=(0, 1), ends=(2, 3), grad_checkpointing=True)
+    cfg.default_hooks.checkpoint.interval = 1
+    out = run_train(cfg, '--amp')
+    assert out.returncode == 0, out.stderr[-3000:]
+    losses = logged(tmp_path)
+    assert sorted(losses) == [1, 2, 3] and all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+    trained, _ = _trained_parts(tmp_path, (1, 2))
+    assert all(trained.values()), trained
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('strategy', ['ddp', 'fsdp'])
+def test_eomt_trains_on_two_processes(tmp_path, shapes_root, strategy):
+    """tools/dist_train.sh, 2 processes: DDP, and the shipped FSDP switch (configs/_base_/fsdp.py:
+    every trunk block an FSDP unit, checkpointed, bf16 compute; the queries and head in the root
+    unit). Every part trains and the checkpoint is a plain segmentor's, strictly loadable."""
+    cfg = eomt_cfg(tmp_path, shapes_root, max_iters=3, starts=(0, 1), ends=(2, 3))
+    cfg.train_dataloader.batch_size = 2
+    cfg.default_hooks.checkpoint.interval = 1
+    if strategy == 'fsdp':
+        switch = Config.fromfile(FSDP_BASE)
+        cfg.runner_type, cfg.strategy = switch.runner_type, copy.deepcopy(switch.strategy)
+    out = run_train(cfg, nproc=2)
+    assert out.returncode == 0, out.stderr[-3000:]
+    trained, after = _trained_parts(tmp_path, (1, 2))
+    assert all(trained.values()), trained
+    build(cfg).load_state_dict(after, strict=True)
 
 
 # ----------------------------------------------------------------------------- inference
