@@ -16,13 +16,10 @@ model = dict(
                   out_channels=channels),
     rpn_head=dict(in_channels=channels, feat_channels=channels),
     roi_head=dict(
-        # RoIs go to level floor(log2(sqrt(area) / finest_scale)): mmdet's 56 (for ~800-pixel
-        # COCO images) sends every shape (30-70 pixels) to stride 4; 14 spreads them over strides
-        # 4-16 as COCO objects are over its levels (measured: bbox mAP 0.116 vs 0.028 at 1000 it)
-        bbox_roi_extractor=dict(out_channels=channels, finest_scale=14),
+        bbox_roi_extractor=dict(out_channels=channels),
         bbox_head=dict(in_channels=channels, conv_out_channels=channels, fc_out_channels=256,
                        num_classes=3),
-        mask_roi_extractor=dict(out_channels=channels, finest_scale=14),
+        mask_roi_extractor=dict(out_channels=channels),
         mask_head=dict(in_channels=channels, conv_out_channels=channels, num_classes=3)),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=1000, max_per_img=300),

@@ -187,8 +187,8 @@ def test_detection_config_trains_one_step(path):
     assert [tuple(y.shape[-2:]) for y in levels] == [(16, 16), (8, 8), (4, 4), (2, 2), (1, 1)]
     assert {y.shape[1] for y in levels} == {cfg.model.rpn_head.in_channels}
     # mmcv 2.1.0's CPU RoIAlign indexes its input as NCHW memory without checking the strides: a
-    # channels-last level gives wrong RoI features without a word (box AP 11.6 instead of 93.6 on
-    # the shapes config when the pyramid's levels were channels-last)
+    # channels-last level gives wrong RoI features without a word (the shapes config scored box AP
+    # 11.6 while the pyramid's levels were channels-last, 93.6 once they were not)
     assert all(y.is_contiguous() for y in levels), [y.stride() for y in levels]
 
 
@@ -248,14 +248,14 @@ def chance_map(root: str, detections_per_image: int = 100, seed: int = 0) -> dic
 
 MAP_RUN = os.environ.get('VITADAPTER_DETECTION_MAP') == '1'
 # enough to clear the 10x-chance floor many times over (measured at 300, AMD EPYC, 2 threads:
-# bbox / mask mAP 0.756 / 0.808, chance 0.003 / 0.002), a third of the config's schedule
+# bbox / mask mAP 0.860 / 0.871, chance 0.003 / 0.002), a third of the config's schedule
 MAP_ITERS = 300
 
 
 @requires_detection
 @pytest.mark.skipif(not MAP_RUN, reason=(
     'a 300-iteration training (~3 min on 2 cores): CI runs it on the upstream stack with '
-    'VITADAPTER_DETECTION_MAP=1 (.ci/run); measured bbox mAP 0.756 vs chance 0.003'))
+    'VITADAPTER_DETECTION_MAP=1 (.ci/run); measured bbox mAP 0.860 vs chance 0.003'))
 def test_shapes_detection_is_learnt_well_above_chance(shapes_coco, tmp_path):
     """The CPU config, its schedule cut to MAP_ITERS iterations (warm-up, then the poly decay to 0
     at the new end), trained by mmengine's Runner as mmdet's train.py does, then scored by mmdet's
