@@ -43,7 +43,7 @@ def test_banded_mask_logits_equal_the_whole_map(band_rows, patch, grid, rows):
     # channels-last, as the patch map comes from the tokens
     patch_map = torch.randn(3, grid[0] * grid[1], 8, dtype=torch.float64).transpose(1, 2).reshape(3, 8, *grid)
     with torch.no_grad():
-        assert mask_head.runs_banded(patch_map, head.upscale[-1])
+        assert mask_head.runs_banded(head, queries, patch_map)
         ours, classes = head(queries, patch_map)
         theirs = _plain(head, queries, patch_map)
     assert ours.shape == theirs.shape and classes.shape == (3, 4, 4)
@@ -77,16 +77,20 @@ def test_the_default_band_stays_below_glibcs_mmap_threshold():
     assert (rows + 2) * row_bytes < 32 << 20
 
 
-def test_whole_maps_while_gradients_flow_or_off_the_cpu():
+def test_whole_maps_while_anything_needs_gradients_or_off_the_cpu():
     head = _head(8, (16, 16), torch.float32)
-    patch_map = torch.randn(1, 8, 2, 2)
-    assert mask_head.runs_banded(patch_map, head.upscale[-1]) is False  # parameters need gradients
+    queries, patch_map = torch.randn(1, 4, 8), torch.randn(1, 8, 2, 2)
+    assert not mask_head.runs_banded(head, queries, patch_map)  # the parameters need gradients
     with torch.no_grad():
-        assert mask_head.runs_banded(patch_map, head.upscale[-1])
-        assert not mask_head.runs_banded(patch_map.to('meta'), head.upscale[-1])
+        assert mask_head.runs_banded(head, queries, patch_map)
+        assert not mask_head.runs_banded(head, queries, patch_map.to('meta'))
+        assert not mask_head.runs_banded(head, queries, patch_map[:0])  # an empty batch
     head.requires_grad_(False)
-    assert mask_head.runs_banded(patch_map, head.upscale[-1])
-    assert not mask_head.runs_banded(patch_map.requires_grad_(), head.upscale[-1])
+    assert mask_head.runs_banded(head, queries, patch_map)
+    assert not mask_head.runs_banded(head, queries.requires_grad_(), patch_map)
+    assert not mask_head.runs_banded(head, queries.detach(), patch_map.requires_grad_())
+    head.mask_head.requires_grad_(True)  # a frozen upscaler, a trainable query MLP: whole maps
+    assert not mask_head.runs_banded(head, queries.detach(), patch_map.detach())
 
 
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])

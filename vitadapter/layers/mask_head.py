@@ -55,7 +55,7 @@ class MaskClassificationHead(nn.Module):
 
     def forward(self, queries: torch.Tensor, patch_map: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         embeddings = self.mask_head(queries)  # (B, Q, D)
-        if runs_banded(patch_map, self.upscale[-1]):
+        if runs_banded(self, queries, patch_map):
             pixels = patch_map
             for block in self.upscale[:-1]:
                 pixels = block(pixels)
@@ -75,12 +75,13 @@ class MaskClassificationHead(nn.Module):
         return mask_logits.transpose(1, 2).reshape(b, -1, h, w), self.class_head(queries)
 
 
-def runs_banded(patch_map: torch.Tensor, block: ScaleBlock) -> bool:
-    """Whether the mask logits of ``patch_map`` are computed band by band: eagerly on a CPU,
-    without gradients (compiled, traced or exported graphs, GPUs and training run whole maps)."""
+def runs_banded(head: nn.Module, queries: torch.Tensor, patch_map: torch.Tensor) -> bool:
+    """Whether ``head`` computes the mask logits band by band: eagerly on a CPU, with nothing to
+    differentiate (compiled, traced or exported graphs, GPUs and training run whole maps)."""
     needs_grad = torch.is_grad_enabled() and (
-        patch_map.requires_grad or any(p.requires_grad for p in block.parameters()))
-    return patch_map.device.type == 'cpu' and not needs_grad and not is_traced()
+        queries.requires_grad or patch_map.requires_grad or any(p.requires_grad for p in head.parameters()))
+    return (patch_map.device.type == 'cpu' and patch_map.numel() > 0 and not needs_grad
+            and not is_traced())
 
 
 def banded_mask_logits(block: ScaleBlock, pixels: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
