@@ -93,7 +93,7 @@ def banded_mask_logits(block: ScaleBlock, pixels: torch.Tensor, embeddings: torc
     in memory (as the whole-map product lays them out)."""
     b, c, h, w = pixels.shape
     row_bytes = c * 2 * (2 * w) * pixels.element_size()
-    rows = max(MIN_BAND_ROWS, BAND_BYTES // max(row_bytes, 1))
+    rows = max(MIN_BAND_ROWS, BAND_BYTES // row_bytes)
     out = None  # (B, H', W', Q), in the product's dtype (autocast may lower it)
     for i in range(b):
         for top in range(0, h, rows):
